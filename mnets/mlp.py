@@ -1,0 +1,329 @@
+"""Fully-connected network whose weights may come from a hypernetwork.
+
+Hidden layer :math:`l` computes
+
+.. math::
+    h_l = \\phi\\big(\\mathrm{BN}(\\mathrm{CM}(W_l h_{l-1} + b_l))\\big)
+
+where the context-modulation :math:`\\mathrm{CM}(a) = g \\odot a + s` (applied
+after :math:`\\phi` instead with ``context_mod_post_activation``) and batchnorm
+are optional. The output layer is linear (then ``out_fn`` if given).
+
+Order of :attr:`param_shapes` (as in hypnettorch): all context-mod gains and
+shifts, then all batchnorm scales and shifts, then weight and bias of every
+linear layer from input to output.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnets.mnet_interface import MainNetInterface
+
+#: Activation names accepted (besides any callable) for ``activation_fn``.
+ACTIVATIONS = {
+    'relu': F.relu,
+    'tanh': torch.tanh,
+    'sigmoid': torch.sigmoid,
+    'elu': F.elu,
+    'gelu': F.gelu,
+    'softplus': F.softplus,
+    'leaky_relu': F.leaky_relu,
+}
+
+
+#: Default hidden nonlinearity (hypnettorch's default ``torch.nn.ReLU()``);
+#: stateless, so one instance can be shared by all networks.
+DEFAULT_ACTIVATION = torch.nn.ReLU()
+
+
+def resolve_activation(activation_fn, arg='activation_fn'):
+    """Map ``activation_fn`` (``None``, a name in :data:`ACTIVATIONS` or a
+    callable) to a callable or ``None``."""
+    if activation_fn is None:
+        return None
+    if isinstance(activation_fn, str):
+        if activation_fn not in ACTIVATIONS:
+            raise ValueError(f'{arg}: unknown activation {activation_fn!r}, expected one of '
+                             f'{sorted(ACTIVATIONS)} or a callable')
+        return ACTIVATIONS[activation_fn]
+    if not callable(activation_fn):
+        raise TypeError(f'{arg}: expected None, a name or a callable, got {type(activation_fn).__name__}')
+    return activation_fn
+
+
+def _check_positive_int(value, arg):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f'{arg}: expected a positive int, got {value!r}')
+
+
+class MLP(nn.Module, MainNetInterface):
+    """Multi-layer perceptron with optional dropout, spectral norm, batchnorm
+    and context-modulation; all of its weights may be supplied to
+    :meth:`forward`.
+
+    Args:
+        n_in (int): Input size.
+        n_out (int): Output size.
+        hidden_layers (list or tuple): Sizes of the hidden layers.
+        activation_fn: Hidden nonlinearity: a callable, a name in
+            :data:`ACTIVATIONS`, or ``None`` (identity).
+        use_bias (bool): Whether linear layers have biases.
+        no_weights (bool): Hold no linear/batchnorm weights; they must be
+            passed to :meth:`forward`.
+        init_weights (list, optional): Initial values, one tensor per entry of
+            :attr:`internal_params`.
+        dropout_rate (float): Dropout probability after each hidden
+            batchnorm; ``-1`` disables dropout.
+        use_spectral_norm (bool): Divide every weight matrix by its largest
+            singular value, :math:`W / \\sigma_{max}(W)` (exact, computed in the
+            forward, so it also applies to generated weights).
+        use_batch_norm (bool): Batchnorm in every hidden layer (before the
+            nonlinearity).
+        bn_track_stats (bool): Whether batchnorm tracks running statistics;
+            otherwise batch statistics are used even in eval mode.
+        distill_bn_stats (bool): Expose the running statistics through
+            :attr:`hyper_shapes_distilled` / :meth:`distillation_targets`.
+            Requires ``bn_track_stats``.
+        use_context_mod (bool): Context-modulation after every linear layer.
+        context_mod_inputs (bool): Also modulate the network input.
+        no_last_layer_context_mod (bool): Do not modulate the output layer.
+        context_mod_no_weights (bool): Gains and shifts come from outside,
+            independent of ``no_weights``.
+        context_mod_post_activation (bool): Modulate hidden layers after the
+            nonlinearity instead of before.
+        context_mod_gain_offset (bool): Use gains :math:`1 + g`.
+        context_mod_gain_softplus (bool): Use gains :math:`\\mathrm{softplus}(g)`.
+        out_fn (callable, optional): Output nonlinearity; then :meth:`forward`
+            returns ``(out_fn(h), h)``.
+        verbose (bool): Print the number of weights.
+    """
+
+    _SHARED_INPUT_NDIMS = (2,)
+
+    def __init__(self, n_in=1, n_out=1, hidden_layers=(10, 10), activation_fn=DEFAULT_ACTIVATION,
+                 use_bias=True, no_weights=False, init_weights=None, dropout_rate=-1,
+                 use_spectral_norm=False, use_batch_norm=False, bn_track_stats=True,
+                 distill_bn_stats=False, use_context_mod=False, context_mod_inputs=False,
+                 no_last_layer_context_mod=False, context_mod_no_weights=False,
+                 context_mod_post_activation=False, context_mod_gain_offset=False,
+                 context_mod_gain_softplus=False, out_fn=None, verbose=True):
+        nn.Module.__init__(self)
+        MainNetInterface.__init__(self)
+
+        _check_positive_int(n_in, 'n_in')
+        _check_positive_int(n_out, 'n_out')
+        hidden_layers = list(hidden_layers)
+        for size in hidden_layers:
+            _check_positive_int(size, 'hidden_layers')
+        if dropout_rate != -1 and not 0.0 <= dropout_rate <= 1.0:
+            raise ValueError(f'dropout_rate: expected -1 or a value in [0, 1], got {dropout_rate!r}')
+        if use_spectral_norm and no_weights:
+            raise ValueError('use_spectral_norm: cannot be True together with no_weights=True')
+        if use_batch_norm and distill_bn_stats and not bn_track_stats:
+            raise ValueError('distill_bn_stats: requires bn_track_stats=True, got bn_track_stats=False')
+        if context_mod_gain_offset and context_mod_gain_softplus:
+            raise ValueError('context_mod_gain_offset: cannot be combined with context_mod_gain_softplus')
+        if out_fn is not None and not callable(out_fn):
+            raise TypeError(f'out_fn: expected None or a callable, got {type(out_fn).__name__}')
+
+        self._a_fun = resolve_activation(activation_fn)
+        self._no_weights = no_weights
+        self._dropout_rate = dropout_rate
+        self._use_spectral_norm = use_spectral_norm
+        self._use_batch_norm = use_batch_norm
+        self._bn_track_stats = bn_track_stats
+        self._distill_bn_stats = distill_bn_stats and use_batch_norm
+        self._use_context_mod = use_context_mod
+        self._context_mod_inputs = context_mod_inputs
+        self._no_last_layer_context_mod = no_last_layer_context_mod
+        self._context_mod_no_weights = context_mod_no_weights
+        self._context_mod_post_activation = context_mod_post_activation
+        self._context_mod_gain_offset = context_mod_gain_offset
+        self._context_mod_gain_softplus = context_mod_gain_softplus
+        self._out_fn = out_fn
+
+        self._has_bias = use_bias
+        self._has_fc_out = True
+        self._mask_fc_out = True
+        self._has_linear_out = out_fn is None
+
+        cm_external = use_context_mod and context_mod_no_weights
+        self._init_param_bookkeeping(any_internal=not (no_weights and context_mod_no_weights),
+                                     any_external=no_weights or cm_external)
+
+        cm_sizes, cm_layer_ids, bn_layer_ids, fc_layer_ids = self._plan_layers(n_in, n_out, hidden_layers)
+        self._cm_slots = self._add_context_mod_layers(cm_sizes, cm_layer_ids) if cm_sizes else []
+        self._bn_slots = []
+        if use_batch_norm and hidden_layers:
+            self._bn_slots = self._add_batchnorm_layers(hidden_layers, no_weights, bn_layer_ids,
+                                                        distill_bn_stats=self._distill_bn_stats,
+                                                        bn_track_stats=bn_track_stats)
+        sizes = [n_in] + hidden_layers + [n_out]
+        self._fc_slots = self._add_fc_layers(sizes[:-1], sizes[1:], no_weights, fc_layer_ids)
+        if not cm_sizes:
+            self._use_context_mod = False
+
+        self._is_properly_setup()
+        self._load_init_weights(init_weights)
+
+        if verbose:
+            cm_count = MainNetInterface.shapes_to_num_weights(
+                [self.param_shapes[s] for slots in self._cm_slots for s in slots])
+            print(f'Creating an MLP with {self.num_params} weights'
+                  + (f' (including {cm_count} weights associated with context modulation)'
+                     if self._use_context_mod else '') + '.'
+                  + (' The network uses dropout.' if dropout_rate != -1 else '')
+                  + (' The network uses batchnorm.' if use_batch_norm else ''))
+
+    def _plan_layers(self, n_in, n_out, hidden_layers):
+        """Context-mod sizes and the ``param_shapes_meta`` layer id of each op.
+
+        Ops are numbered in the order the forward applies them: [input CM],
+        then per hidden layer linear, CM and BN (BN before CM when modulating
+        post activation), then the output linear and its CM.
+        """
+        use_cm = self._use_context_mod
+        cm_sizes, cm_ids, bn_ids, fc_ids = [], [], [], []
+        layer = 0
+        if use_cm and self._context_mod_inputs:
+            cm_sizes.append(n_in)
+            cm_ids.append(layer)
+            layer += 1
+        for size in hidden_layers:
+            fc_ids.append(layer)
+            layer += 1
+            ops = ['bn', 'cm'] if self._context_mod_post_activation else ['cm', 'bn']
+            for op in ops:
+                if op == 'cm' and use_cm:
+                    cm_sizes.append(size)
+                    cm_ids.append(layer)
+                    layer += 1
+                elif op == 'bn' and self._use_batch_norm:
+                    bn_ids.append(layer)
+                    layer += 1
+        fc_ids.append(layer)
+        if use_cm and not self._no_last_layer_context_mod:
+            cm_sizes.append(n_out)
+            cm_ids.append(layer + 1)
+        return cm_sizes, cm_ids, bn_ids, fc_ids
+
+    def forward(self, x, weights=None, distilled_params=None, condition=None):
+        """Compute the output for inputs ``x`` of shape ``[B, n_in]``.
+
+        Args:
+            x: Input ``[B, n_in]`` (any leading dims work for a net without
+                batchnorm).
+            weights: ``None``, a list in :attr:`param_shapes` order, a list in
+                :attr:`hyper_shapes_learned` order, a list of only the
+                context-mod tensors, or a dict with ``'internal_weights'`` and/or
+                ``'mod_weights'``.
+            distilled_params (list, optional): Batchnorm running means and
+                variances ``[mean_1, var_1, mean_2, ...]`` to use instead of the
+                internal ones.
+            condition (int or dict, optional): An int, or ``{'bn_stats_id': int}``,
+                selects checkpointed batchnorm statistics.
+
+        Returns:
+            ``[B, n_out]``, or ``(out_fn(y), y)`` when ``out_fn`` is set.
+        """
+        params = self._resolve_weights(weights)
+        bn_stats_id = self._parse_condition(condition)
+        running_stats = self._running_stats(distilled_params, bn_stats_id)
+
+        cm_index = 0
+
+        def modulate(h):
+            nonlocal cm_index
+            slots = self._cm_slots[cm_index]
+            h = self._context_mod_layers[cm_index](h, weights=[params[s] for s in slots])
+            cm_index += 1
+            return h
+
+        h = x
+        if self._use_context_mod and self._context_mod_inputs:
+            h = modulate(h)
+        num_linear = len(self._fc_slots)
+        for l, (w_slot, b_slot) in enumerate(self._fc_slots):
+            weight = params[w_slot]
+            if self._use_spectral_norm:
+                # Exact spectral normalisation, ||W / sigma_max(W)||_2 = 1. The full SVD
+                # (not svdvals) keeps the result independent of whether W requires grad.
+                weight = weight / torch.linalg.svd(weight, full_matrices=False)[1][..., 0]
+            h = F.linear(h, weight, None if b_slot is None else params[b_slot])
+            if l == num_linear - 1:
+                break
+            if self._use_context_mod and not self._context_mod_post_activation:
+                h = modulate(h)
+            if self._use_batch_norm:
+                scale_slot, shift_slot = self._bn_slots[l]
+                mean, var = running_stats[l]
+                h = self._batchnorm_layers[l](h, running_mean=mean, running_var=var,
+                                              weight=params[scale_slot], bias=params[shift_slot],
+                                              stats_id=bn_stats_id if mean is None else None)
+            if self._dropout_rate != -1:
+                h = F.dropout(h, p=self._dropout_rate, training=self.training)
+            if self._a_fun is not None:
+                h = self._a_fun(h)
+            if self._use_context_mod and self._context_mod_post_activation:
+                h = modulate(h)
+        if self._use_context_mod and not self._no_last_layer_context_mod:
+            h = modulate(h)
+
+        if self._out_fn is not None:
+            return self._out_fn(h), h
+        return h
+
+    @staticmethod
+    def _parse_condition(condition):
+        """Return the batchnorm ``stats_id`` encoded in ``condition``."""
+        if condition is None or isinstance(condition, int):
+            return condition
+        if isinstance(condition, dict):
+            unknown = [k for k in condition if k not in ('bn_stats_id', 'cmod_ckpt_id')]
+            if unknown:
+                raise ValueError(f"condition: allowed keys are 'bn_stats_id', 'cmod_ckpt_id', got {unknown}")
+            if 'cmod_ckpt_id' in condition:
+                raise ValueError("condition: 'cmod_ckpt_id' is not supported; pass the checkpointed "
+                                 "context-mod weights via weights={'mod_weights': ...}")
+            return condition.get('bn_stats_id')
+        raise TypeError(f'condition: expected None, an int or a dict, got {type(condition).__name__}')
+
+    def _running_stats(self, distilled_params, bn_stats_id):
+        """Per batchnorm layer ``(mean, var)``, or ``(None, None)`` to let the
+        layer pick its statistics (``stats_id`` or batch statistics)."""
+        num_bn = len(self._bn_slots)
+        if distilled_params is not None:
+            if not self._distill_bn_stats:
+                raise ValueError('distilled_params: only accepted when the net was built with '
+                                 'use_batch_norm=True and distill_bn_stats=True')
+            self._check_distilled_params(distilled_params)
+            return [(distilled_params[2 * i], distilled_params[2 * i + 1]) for i in range(num_bn)]
+        if self._use_batch_norm and self._bn_track_stats and bn_stats_id is None:
+            # The most recent statistics, also when several tasks' stats are checkpointed.
+            return [tuple(layer.get_stats()) for layer in self._batchnorm_layers]
+        return [(None, None)] * num_bn
+
+    def distillation_targets(self):
+        """Current running means and variances of all batchnorm layers
+        (``[mean_1, var_1, ...]``) if ``distill_bn_stats``, else ``None``."""
+        if self._hyper_shapes_distilled is None:
+            return None
+        targets = []
+        for layer in self._batchnorm_layers:
+            targets.extend(layer.get_stats())
+        return targets
+
+    @staticmethod
+    def weight_shapes(n_in=1, n_out=1, hidden_layers=(10, 10), use_bias=True):
+        """Shapes of the linear layers' weights (and biases), input to output.
+
+        Returns:
+            list: ``[[h1, n_in], [h1], ..., [n_out, h_last], [n_out]]``.
+        """
+        shapes = []
+        sizes = [n_in] + list(hidden_layers) + [n_out]
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            shapes.append([fan_out, fan_in])
+            if use_bias:
+                shapes.append([fan_out])
+        return shapes

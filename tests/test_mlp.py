@@ -1,0 +1,170 @@
+"""Tests of mnets.mlp.MLP: contract checks, closed forms and input errors."""
+import inspect
+
+import mnet_contract as contract
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mnets.mlp import MLP
+
+
+def _x(n_in=3, batch=6):
+    return torch.randn(batch, n_in, dtype=torch.float64)
+
+
+def test_plain_param_shapes_follow_contract():
+    net = MLP(3, 2, (4, 5), verbose=False)
+    assert net.param_shapes == [[4, 3], [4], [5, 4], [5], [2, 5], [2]]
+    assert [d['name'] for d in net.param_shapes_meta] == ['weight', 'bias'] * 3
+    assert [d['layer'] for d in net.param_shapes_meta] == [0, 0, 1, 1, 2, 2]
+    assert net.param_shapes == MLP.weight_shapes(3, 2, [4, 5])
+    assert net.num_params == 12 + 4 + 20 + 5 + 10 + 2
+    assert net.hyper_shapes_learned is None and net.has_linear_out
+
+
+@pytest.mark.parametrize('kwargs', [
+    {},
+    {'use_bias': False},
+    {'activation_fn': 'tanh'},
+    {'activation_fn': None},
+    {'dropout_rate': 0.3},
+    {'use_spectral_norm': True},
+    {'hidden_layers': ()},
+])
+def test_contract_plain_variants(kwargs):
+    options = {'hidden_layers': (4, 5), **kwargs}
+    contract.check_all(MLP(3, 2, verbose=False, **options), _x())
+
+
+def test_forward_is_the_closed_form():
+    net = contract.as_double(MLP(3, 2, (4,), activation_fn=torch.tanh, verbose=False))
+    w1, b1, w2, b2 = [p.detach() for p in net.internal_params]
+    x = _x()
+    expected = torch.tanh(x @ w1.T + b1) @ w2.T + b2
+    torch.testing.assert_close(net(x), expected, **contract.TOL)
+
+
+def test_spectral_norm_divides_by_largest_singular_value():
+    net = contract.as_double(MLP(3, 2, (), use_spectral_norm=True, verbose=False))
+    weight, bias = contract.random_weights(net)
+    x = _x()
+    sigma = torch.linalg.svdvals(weight)[0]
+    torch.testing.assert_close(net(x, weights=[weight, bias]), x @ (weight / sigma).T + bias,
+                               **contract.TOL)
+
+
+def test_out_fn_returns_pair():
+    net = contract.as_double(MLP(3, 2, (4,), out_fn=torch.sigmoid, verbose=False))
+    x = _x()
+    y, h = net(x)
+    torch.testing.assert_close(y, torch.sigmoid(h), **contract.TOL)
+    assert not net.has_linear_out
+    contract.check_vmap_matches_loop(net, x)
+
+
+def test_no_weights_net():
+    net = contract.as_double(MLP(3, 2, (4, 5), no_weights=True, verbose=False))
+    x = _x()
+    contract.check_bookkeeping(net)
+    assert net.hyper_shapes_learned == net.param_shapes
+    assert net.hyper_shapes_learned_ref == list(range(6))
+    contract.check_weights_used(net, x, contract.random_weights(net))
+    contract.check_vmap_matches_loop(net, x)
+    contract.check_no_weights_requires_weights(net, x)
+    contract.check_weight_errors(net, x)
+
+
+def test_dropout_is_active_only_in_training_and_differs_per_set():
+    net = contract.as_double(MLP(3, 2, (64,), dropout_rate=0.5, verbose=False))
+    x = _x(batch=4)
+    torch.testing.assert_close(net(x), net(x))
+    net.train()
+    assert not torch.equal(net(x), net(x))
+    stack = contract.random_weights(net, 2)
+    stack = [torch.stack([t[0], t[0]]) for t in stack]
+    out = net.forward_batch(x, stack)
+    assert not torch.equal(out[0], out[1])
+
+
+def test_init_weights_are_copied():
+    source = MLP(3, 2, (4,), verbose=False)
+    values = [torch.full_like(p, float(i)) for i, p in enumerate(source.internal_params)]
+    net = MLP(3, 2, (4,), init_weights=values, verbose=False)
+    for p, v in zip(net.internal_params, values):
+        assert torch.equal(p.detach(), v)
+    with pytest.raises(ValueError, match='init_weights: expected 4 tensors'):
+        MLP(3, 2, (4,), init_weights=values[:3], verbose=False)
+    with pytest.raises(ValueError, match=r'init_weights: tensor 0 should have shape \[4, 3\]'):
+        MLP(3, 2, (4,), init_weights=[values[0].T] + values[1:], verbose=False)
+
+
+def test_default_init_is_pytorch_linear_init():
+    net = MLP(200, 2, (300,), verbose=False)
+    weight = net.layer_weight_tensors[0]
+    # kaiming_uniform(a=sqrt(5)) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    bound = 1 / 200 ** 0.5
+    assert weight.abs().max() <= bound
+    assert weight.abs().max() > 0.95 * bound
+    assert net.layer_bias_vectors[0].abs().max() <= bound
+
+
+def test_unknown_activation_name_raises():
+    with pytest.raises(ValueError, match="activation_fn: unknown activation 'relux'"):
+        MLP(3, 2, activation_fn='relux', verbose=False)
+
+
+def test_invalid_activation_type_raises():
+    with pytest.raises(TypeError, match='activation_fn: expected None, a name or a callable, got int'):
+        MLP(3, 2, activation_fn=3, verbose=False)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'n_in': 0}, 'n_in: expected a positive int'),
+    ({'hidden_layers': (4, -1)}, 'hidden_layers: expected a positive int'),
+    ({'dropout_rate': 1.5}, 'dropout_rate: expected -1 or a value in'),
+    ({'use_spectral_norm': True, 'no_weights': True}, 'use_spectral_norm'),
+    ({'use_batch_norm': True, 'distill_bn_stats': True, 'bn_track_stats': False}, 'distill_bn_stats'),
+    ({'use_context_mod': True, 'context_mod_gain_offset': True, 'context_mod_gain_softplus': True},
+     'context_mod_gain_offset'),
+])
+def test_invalid_constructor_options_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLP(**{'n_in': 3, 'n_out': 2, 'verbose': False, **kwargs})
+
+
+def test_init_weights_without_internal_weights_raises():
+    with pytest.raises(ValueError, match='init_weights: expected 0 tensors'):
+        MLP(3, 2, (4,), no_weights=True, init_weights=[torch.zeros(4, 3)], verbose=False)
+
+
+def test_condition_errors():
+    net = MLP(3, 2, (4,), verbose=False)
+    with pytest.raises(ValueError, match="condition: allowed keys"):
+        net(torch.zeros(1, 3), condition={'task': 1})
+    with pytest.raises(TypeError, match='condition: expected None, an int or a dict'):
+        net(torch.zeros(1, 3), condition='a')
+
+
+def test_distilled_params_without_distillation_raise():
+    net = MLP(3, 2, (4,), verbose=False)
+    with pytest.raises(ValueError, match='distilled_params: only accepted'):
+        net(torch.zeros(1, 3), distilled_params=[torch.zeros(4), torch.ones(4)])
+
+
+def test_relu_module_default_matches_functional_relu():
+    net = contract.as_double(MLP(3, 2, (4,), verbose=False))
+    other = contract.as_double(MLP(3, 2, (4,), activation_fn=F.relu, verbose=False))
+    x = _x()
+    weights = contract.internal_as_full_list(net)
+    torch.testing.assert_close(net(x), other(x, weights=weights), **contract.TOL)
+
+
+def test_signature_matches_hypnettorch():
+    params = inspect.signature(MLP.__init__).parameters
+    assert list(params)[1:] == [
+        'n_in', 'n_out', 'hidden_layers', 'activation_fn', 'use_bias', 'no_weights', 'init_weights',
+        'dropout_rate', 'use_spectral_norm', 'use_batch_norm', 'bn_track_stats', 'distill_bn_stats',
+        'use_context_mod', 'context_mod_inputs', 'no_last_layer_context_mod', 'context_mod_no_weights',
+        'context_mod_post_activation', 'context_mod_gain_offset', 'context_mod_gain_softplus', 'out_fn',
+        'verbose']
