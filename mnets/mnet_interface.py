@@ -19,6 +19,8 @@ from math import prod
 
 import torch
 from torch import nn
+from utils.batchnorm_layer import BatchNormLayer
+from utils.context_mod_layer import ContextModLayer
 from utils.torch_utils import init_params
 
 #: Context-modulation keyword arguments shared by all networks and their
@@ -127,8 +129,6 @@ class MainNetInterface(ABC):
         Returns:
             list: For each layer, the list of its slots in :attr:`param_shapes`.
         """
-        from utils.context_mod_layer import ContextModLayer
-
         if self._context_mod_layers is None:
             self._context_mod_layers = nn.ModuleList()
         all_slots = []
@@ -153,8 +153,6 @@ class MainNetInterface(ABC):
         Returns:
             list: For each layer, its ``(scale_slot, shift_slot)``.
         """
-        from utils.batchnorm_layer import BatchNormLayer
-
         if self._batchnorm_layers is None:
             self._batchnorm_layers = nn.ModuleList()
         if distill_bn_stats and self._hyper_shapes_distilled is None:

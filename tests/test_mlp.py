@@ -168,3 +168,171 @@ def test_signature_matches_hypnettorch():
         'use_context_mod', 'context_mod_inputs', 'no_last_layer_context_mod', 'context_mod_no_weights',
         'context_mod_post_activation', 'context_mod_gain_offset', 'context_mod_gain_softplus', 'out_fn',
         'verbose']
+
+
+# ----------------------------------------------------------------------------
+# Context modulation and batchnorm
+# ----------------------------------------------------------------------------
+# Expected values were computed with hypnettorch 0.0.4's MLP on the same options.
+_REF_CM_BN_SHAPES = [[3], [3], [4], [4], [5], [5], [2], [2], [4], [4], [5], [5],
+                     [4, 3], [4], [5, 4], [5], [2, 5], [2]]
+_REF_CM_BN_META = [('cm_scale', 0, 0), ('cm_shift', 1, 0), ('cm_scale', 2, 2), ('cm_shift', 3, 2),
+                   ('cm_scale', 4, 5), ('cm_shift', 5, 5), ('cm_scale', 6, 8), ('cm_shift', 7, 8),
+                   ('bn_scale', 8, 3), ('bn_shift', 9, 3), ('bn_scale', 10, 6), ('bn_shift', 11, 6),
+                   ('weight', 12, 1), ('bias', 13, 1), ('weight', 14, 4), ('bias', 15, 4),
+                   ('weight', 16, 7), ('bias', 17, 7)]
+_REF_POST_CMNW_META = [('cm_scale', -1, 2), ('cm_shift', -1, 2), ('cm_scale', -1, 5), ('cm_shift', -1, 5),
+                       ('cm_scale', -1, 7), ('cm_shift', -1, 7), ('bn_scale', 0, 1), ('bn_shift', 1, 1),
+                       ('bn_scale', 2, 4), ('bn_shift', 3, 4), ('weight', 4, 0), ('bias', 5, 0),
+                       ('weight', 6, 3), ('bias', 7, 3), ('weight', 8, 6), ('bias', 9, 6)]
+
+
+def _meta_tuples(net):
+    return [(d['name'], d['index'], d['layer']) for d in net.param_shapes_meta]
+
+
+def test_cm_bn_attributes_match_hypnettorch():
+    net = MLP(3, 2, (4, 5), use_batch_norm=True, use_context_mod=True, context_mod_inputs=True,
+              distill_bn_stats=True, verbose=False)
+    assert net.param_shapes == _REF_CM_BN_SHAPES
+    assert _meta_tuples(net) == _REF_CM_BN_META
+    assert net.hyper_shapes_learned is None
+    assert net.hyper_shapes_distilled == [[4], [4], [5], [5]]
+    assert len(net.context_mod_layers) == 4 and len(net.batchnorm_layers) == 2
+    contract.check_bookkeeping(net)
+
+
+def test_post_activation_cm_without_weights_matches_hypnettorch():
+    net = MLP(3, 2, (4, 5), use_batch_norm=True, use_context_mod=True, context_mod_post_activation=True,
+              context_mod_no_weights=True, verbose=False)
+    assert _meta_tuples(net) == _REF_POST_CMNW_META
+    assert net.hyper_shapes_learned_ref == [0, 1, 2, 3, 4, 5]
+    assert net.hyper_shapes_learned == [[4], [4], [5], [5], [2], [2]]
+    assert len(net.internal_params) == 10
+    contract.check_bookkeeping(net)
+
+
+@pytest.mark.parametrize('kwargs', [
+    {},
+    {'context_mod_inputs': True},
+    {'context_mod_post_activation': True},
+    {'no_last_layer_context_mod': True},
+    {'context_mod_gain_offset': True},
+    {'context_mod_gain_softplus': True},
+    {'use_batch_norm': True, 'context_mod_inputs': True},
+])
+def test_contract_context_mod_variants(kwargs):
+    net = MLP(3, 2, (4, 5), use_context_mod=True, verbose=False, **kwargs)
+    contract.check_all(net, _x())
+
+
+def test_context_mod_closed_form():
+    net = contract.as_double(MLP(3, 2, (4,), activation_fn=torch.tanh, use_context_mod=True,
+                                 context_mod_gain_offset=True, verbose=False))
+    g1, s1, g2, s2, w1, b1, w2, b2 = contract.random_weights(net)
+    x = _x()
+    hidden = torch.tanh((x @ w1.T + b1) * (1 + g1) + s1)
+    expected = (hidden @ w2.T + b2) * (1 + g2) + s2
+    torch.testing.assert_close(net(x, weights=[g1, s1, g2, s2, w1, b1, w2, b2]), expected,
+                               **contract.TOL)
+
+
+def test_external_context_mod_weights_formats():
+    net = contract.as_double(MLP(3, 2, (4,), use_context_mod=True, context_mod_no_weights=True,
+                                 verbose=False))
+    x = _x()
+    cm = contract.random_weights(net)[:4]
+    internal = [p.detach() for p in net.internal_params]
+    expected = net(x, weights=cm + internal)
+    assert torch.equal(net(x, weights=cm), expected)
+    assert torch.equal(net(x, weights={'mod_weights': cm}), expected)
+    assert torch.equal(net(x, weights={'mod_weights': cm, 'internal_weights': internal}), expected)
+    contract.check_weights_used(net, x, cm + internal)
+    with pytest.raises(ValueError, match='weights: the network was built without'):
+        net(x)
+    with pytest.raises(ValueError, match='weights: tensors for param_shapes entries'):
+        net(x, weights={'internal_weights': internal})
+    with pytest.raises(ValueError, match="weights: dict keys must be among"):
+        net(x, weights={'mod': cm})
+    with pytest.raises(ValueError, match=r"weights\['mod_weights'\]: expected 4 tensors, got 3"):
+        net(x, weights={'mod_weights': cm[:3]})
+
+
+def test_forward_batch_over_context_mod_weights_only():
+    """The hypernetwork + context-mod use case: K tasks' gains/shifts, shared rest."""
+    net = contract.as_double(MLP(3, 2, (4, 5), use_context_mod=True, context_mod_no_weights=True,
+                                 verbose=False))
+    x = _x()
+    cm_stack = [torch.randn(4, *s, dtype=torch.float64) for s in net.hyper_shapes_learned]
+    loop = torch.stack([net(x, weights=[t[k] for t in cm_stack]) for k in range(4)])
+    torch.testing.assert_close(net.forward_batch(x, cm_stack), loop, **contract.TOL)
+    torch.testing.assert_close(net.forward_batch(x, {'mod_weights': cm_stack}), loop, **contract.TOL)
+    contract.check_vmap_matches_loop(net, x)
+
+
+def test_per_sample_context_mod_weights():
+    net = contract.as_double(MLP(3, 2, (4,), use_context_mod=True, verbose=False))
+    x = _x(batch=2)
+    weights = contract.random_weights(net)
+    per_sample = [torch.stack([w, w + 1]) for w in weights[:4]]
+    out = net(x, weights={'mod_weights': per_sample, 'internal_weights': weights[4:]})
+    for b in range(2):
+        single = net(x[b:b + 1], weights=[w[b] for w in per_sample] + weights[4:])
+        torch.testing.assert_close(out[b:b + 1], single, **contract.TOL)
+
+
+def test_batchnorm_eval_closed_form_and_targets():
+    net = contract.as_double(MLP(3, 2, (4,), use_batch_norm=True, distill_bn_stats=True, verbose=False))
+    scale, shift, w1, b1, w2, b2 = contract.random_weights(net)
+    mean, var = torch.randn(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 0.5
+    x = _x()
+    hidden = F.relu((x @ w1.T + b1 - mean) / torch.sqrt(var + 1e-5) * scale + shift)
+    out = net(x, weights=[scale, shift, w1, b1, w2, b2], distilled_params=[mean, var])
+    torch.testing.assert_close(out, hidden @ w2.T + b2, **contract.TOL)
+    targets = net.distillation_targets()
+    assert [list(t.shape) for t in targets] == net.hyper_shapes_distilled
+    with pytest.raises(ValueError, match=r'distilled_params\[1\]: expected shape \[4\]'):
+        net(x, distilled_params=[mean, var[:2]])
+
+
+def test_batchnorm_training_updates_running_stats():
+    net = MLP(3, 2, (4,), use_batch_norm=True, verbose=False).train()
+    before = net.batchnorm_layers[0].get_stats()[0].clone()
+    net(torch.randn(16, 3))
+    assert not torch.equal(net.batchnorm_layers[0].get_stats()[0], before)
+
+
+def test_batchnorm_vmap_with_external_stats():
+    net = contract.as_double(MLP(3, 2, (4, 5), use_batch_norm=True, distill_bn_stats=True,
+                                 no_weights=True, verbose=False))
+    x = _x()
+    stats = [torch.randn(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 0.5,
+             torch.randn(5, dtype=torch.float64), torch.rand(5, dtype=torch.float64) + 0.5]
+    contract.check_bookkeeping(net)
+    contract.check_vmap_matches_loop(net, x, distilled_params=stats)
+    # One set of statistics per weight set (e.g. per task).
+    stack = contract.random_weights(net, 3)
+    stats_stack = [torch.stack([s + 0.1 * k for k in range(3)]) for s in stats]
+    loop = torch.stack([net(x, weights=[t[k] for t in stack], distilled_params=[s[k] for s in stats_stack])
+                        for k in range(3)])
+    torch.testing.assert_close(net.forward_batch(x, stack, distilled_params=stats_stack), loop,
+                               **contract.TOL)
+
+
+def test_batchnorm_batch_statistics_vmap_in_training():
+    net = contract.as_double(MLP(3, 2, (4,), use_batch_norm=True, bn_track_stats=False,
+                                 no_weights=True, verbose=False)).train()
+    contract.check_vmap_matches_loop(net, _x())
+
+
+def test_batchnorm_condition_selects_checkpointed_stats():
+    net = contract.as_double(MLP(3, 2, (4,), use_batch_norm=True, verbose=False))
+    x = _x()
+    layer = net.batchnorm_layers[0]
+    layer.checkpoint_stats()
+    with torch.no_grad():
+        mean0, var0 = layer.get_stats(0)
+        mean0.add_(1.0)
+    out0 = net(x, condition=0)
+    assert torch.equal(out0, net(x, condition={'bn_stats_id': 0}))
+    assert not torch.equal(out0, net(x, condition=1))
