@@ -19,6 +19,7 @@ from math import prod
 
 import torch
 from torch import nn
+
 from utils.batchnorm_layer import BatchNormLayer
 from utils.context_mod_layer import ContextModLayer
 from utils.torch_utils import init_params
