@@ -1,0 +1,209 @@
+"""Continual-learning methods behind one small interface used by :mod:`sims.common.cl_train`.
+
+* :class:`HnetMethod` -- a task-conditioned hypernetwork ``h(e_t, theta)`` produces all weights of the main
+  network for task ``t``. Training task ``t`` minimises ``CE + beta * R`` with the output regularizer
+  ``R = 1/t * sum_{j<t} ||h(e_j, theta) - h(e_j, theta*)||^2`` (``theta*``: weights before task ``t``, the
+  targets are computed once per task in one batched forward), see :func:`utils.hnet_regularizer`.
+* :class:`MnetMethod` -- one main network trained directly: ``fine_tune`` (no protection), ``from_scratch``
+  (a fresh network per task, each task evaluated with its own), ``ewc``/``online_ewc`` (diagonal-Fisher
+  quadratic penalty) and ``si`` (Synaptic Intelligence path-integral importances).
+
+Interface: ``start_task(t)``, ``train_step(t, x, y) -> loss`` (detached tensor, no host sync),
+``end_task(t, data)``, ``task_logits(t, x)`` (logits of task ``t``'s classes given the task identity),
+``stacked_task_logits(x, num_tasks)`` (hnet only: ``[K, B, c]`` under every task's weights) and
+``state_dict``/``load_state_dict`` for checkpoints.
+"""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from utils.sim_utils import get_hypernet, get_mnet_model
+
+__all__ = ['HnetMethod', 'MnetMethod', 'make_method', 'METHODS']
+
+METHODS = ['hnet', 'ewc', 'online_ewc', 'si', 'fine_tune', 'from_scratch']
+
+
+def _adam(params, config):
+    return torch.optim.Adam(params, lr=config.lr, betas=(config.adam_beta1, 0.999),
+                            weight_decay=config.weight_decay)
+
+
+class HnetMethod:
+    """Task-conditioned hypernetwork with the output regularizer (von Oswald et al., ICLR 2020)."""
+
+    uses_task_inference = True
+
+    def __init__(self, config, data, device):
+        self.config, self.device = config, device
+        self.mnet = get_mnet_model(config, config.net_type, data.in_shape_for(config.net_type),
+                                   [data.classes_per_task], device, no_weights=True)
+        self.hnet = get_hypernet(config, device, config.hnet_type, self.mnet.param_shapes, data.num_tasks)
+        if getattr(config, 'hyper_fan_init', False) and hasattr(self.hnet, 'apply_hyperfan_init'):
+            self.hnet.apply_hyperfan_init(mnet=self.mnet)
+        self.modules = nn.ModuleDict({'mnet': self.mnet, 'hnet': self.hnet})
+        self.targets = None
+
+    def start_task(self, task_id):
+        from utils.hnet_regularizer import get_current_targets
+
+        # Targets h(e_j, theta*) of all previous tasks, frozen for the whole task (one batched forward).
+        self.targets = get_current_targets(task_id, self.hnet) if task_id > 0 else None
+        params = list(self.hnet.unconditional_params) + [self.hnet.get_task_emb(task_id)]
+        self.optimizer = _adam(params, self.config)
+
+    def train_step(self, task_id, x, y):
+        from utils.hnet_regularizer import calc_fix_target_reg
+
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.mnet(x, weights=self.hnet(cond_id=task_id))
+        loss = F.cross_entropy(logits, y)
+        if task_id > 0 and self.config.beta > 0:
+            batch = self.config.hnet_reg_batch_size
+            loss = loss + self.config.beta * calc_fix_target_reg(
+                self.hnet, task_id, targets=self.targets, batch_size=batch if batch > 0 else None)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def end_task(self, task_id, data):
+        self.targets = None
+
+    @torch.no_grad()
+    def task_logits(self, task_id, x):
+        return self.mnet(x, weights=self.hnet(cond_id=task_id))
+
+    @torch.no_grad()
+    def stacked_task_logits(self, x, num_tasks):
+        """Logits ``[K, B, c]`` of ``x`` under the weights of tasks ``0..K-1``: one batched hypernetwork
+        forward for all K weight sets, one vmapped main-network forward."""
+        sets = self.hnet(cond_id=list(range(num_tasks)), ret_format='sequential')
+        stacked = [torch.stack(tensors) for tensors in zip(*sets)]
+        return self.mnet.forward_batch(x, stacked)
+
+    def state_dict(self):
+        return {'modules': self.modules.state_dict()}
+
+    def load_state_dict(self, state):
+        self.modules.load_state_dict(state['modules'])
+
+
+class MnetMethod:
+    """A main network trained directly on each task, optionally with a weight-space CL regularizer.
+
+    Heads: with task identity (CL1), or with disjoint classes per task, the network has ``c * T`` outputs
+    and task ``t`` uses outputs ``[t*c, (t+1)*c)`` (multi-head). In CL3 with disjoint classes training task
+    ``t`` uses the softmax over all classes seen so far, ``[0, (t+1)*c)``, with global labels.
+    """
+
+    uses_task_inference = False
+
+    def __init__(self, config, data, device):
+        self.config, self.device, self.data = config, device, data
+        self.method = config.method
+        self.class_incremental = config.cl_scenario == 3
+        self.c = data.classes_per_task
+        multi = data.split_classes or not self.class_incremental
+        self.n_out = self.c * data.num_tasks if multi else self.c
+        self.mnet = self._new_mnet()
+        self.modules = nn.ModuleDict({'mnet': self.mnet})
+        self.snapshots = []  # from_scratch: the weights each task was trained to
+
+    def _new_mnet(self):
+        return get_mnet_model(self.config, self.config.net_type, self.data.in_shape_for(self.config.net_type),
+                              [self.n_out], self.device)
+
+    def _train_slice(self, task_id):
+        if self.class_incremental and self.data.split_classes:
+            return 0, (task_id + 1) * self.c
+        if self.n_out == self.c:
+            return 0, self.c
+        return task_id * self.c, (task_id + 1) * self.c
+
+    def start_task(self, task_id):
+        if self.method == 'from_scratch' and task_id > 0:
+            self.mnet.load_state_dict(self._new_mnet().state_dict())
+        self.params = list(self.mnet.internal_params)
+        self.optimizer = _adam(self.params, self.config)
+
+    def _targets(self, task_id, y):
+        if self.class_incremental and self.data.split_classes:
+            return self.data.to_global(task_id, y)
+        return y
+
+    def _penalty(self, task_id):
+        if task_id == 0 or self.config.beta == 0:
+            return None
+        if self.method in ('ewc', 'online_ewc'):
+            from utils.ewc_regularizer import ewc_regularizer
+
+            online = self.method == 'online_ewc'
+            return ewc_regularizer(task_id, self.params, self.mnet, online=online, gamma=self.config.ewc_gamma)
+        if self.method == 'si':
+            from utils.si_regularizer import si_regularizer
+
+            return si_regularizer(self.mnet, self.params)
+        return None
+
+    def train_step(self, task_id, x, y):
+        self.optimizer.zero_grad(set_to_none=True)
+        lo, hi = self._train_slice(task_id)
+        loss = F.cross_entropy(self.mnet(x)[:, lo:hi], self._targets(task_id, y))
+        penalty = self._penalty(task_id)
+        if penalty is not None:
+            loss = loss + self.config.beta * penalty
+        loss.backward()
+        if self.method == 'si':
+            from utils.si_regularizer import si_post_optim_step, si_pre_optim_step
+
+            si_pre_optim_step(self.mnet, self.params)
+            self.optimizer.step()
+            si_post_optim_step(self.mnet, self.params)
+        else:
+            self.optimizer.step()
+        return loss.detach()
+
+    def end_task(self, task_id, data):
+        if self.method in ('ewc', 'online_ewc'):
+            from utils.ewc_regularizer import compute_fisher
+
+            lo, hi = self._train_slice(task_id)
+            compute_fisher(task_id, data.fisher_handler(task_id), self.params, self.device, self.mnet,
+                           online=self.method == 'online_ewc', gamma=self.config.ewc_gamma,
+                           n_max=self.config.n_fisher, allowed_outputs=list(range(lo, hi)))
+        elif self.method == 'si':
+            from utils.si_regularizer import si_compute_importance
+
+            si_compute_importance(self.mnet, self.params, epsilon=self.config.si_epsilon)
+        elif self.method == 'from_scratch':
+            self.snapshots.append([p.detach().clone() for p in self.mnet.internal_params])
+
+    @torch.no_grad()
+    def task_logits(self, task_id, x):
+        weights = self.snapshots[task_id] if self.method == 'from_scratch' else None
+        lo, hi = (task_id * self.c, (task_id + 1) * self.c) if self.n_out > self.c else (0, self.c)
+        return self.mnet(x, weights=weights)[:, lo:hi]
+
+    @torch.no_grad()
+    def class_incremental_logits(self, x, num_tasks):
+        """Logits over all classes seen after ``num_tasks`` tasks (CL3 without task inference)."""
+        return self.mnet(x)[:, :num_tasks * self.c] if self.data.split_classes else self.mnet(x)[:, :self.c]
+
+    def state_dict(self):
+        return {'modules': self.modules.state_dict(), 'snapshots': self.snapshots}
+
+    def load_state_dict(self, state):
+        own = self.modules.state_dict()
+        for key, value in state['modules'].items():
+            if key not in own:
+                # Regularizer state (EWC Fisher, SI importances) lives in buffers created after task 0.
+                module_name, buffer_name = key.rsplit('.', 1)
+                self.modules.get_submodule(module_name).register_buffer(buffer_name, value.clone())
+        self.modules.load_state_dict(state['modules'])
+        self.snapshots = [list(ws) for ws in state['snapshots']]
+
+
+def make_method(config, data, device):
+    if config.method == 'hnet':
+        return HnetMethod(config, data, device)
+    return MnetMethod(config, data, device)
