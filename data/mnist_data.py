@@ -99,10 +99,13 @@ class MNISTData(ImageClassificationPlots, Dataset):
             imgs, lbls = arrays[split + '_images'], arrays[split + '_labels']
             if imgs.shape[0] != lbls.shape[0] or imgs.shape[1:] != (28, 28):
                 raise ValueError(f'{folder}: {split} images {imgs.shape} do not match labels {lbls.shape}')
-        images = np.concatenate([arrays['train_images'], arrays['test_images']]).reshape(-1, 28 * 28)
-        images = np.true_divide(images, np.float32(255), dtype=np.float32)
+        num_train = arrays['train_labels'].shape[0]
+        # Scale straight into one preallocated float32 array: no uint8 concatenation copy.
+        images = np.empty((num_train + arrays['test_labels'].shape[0], 28 * 28), dtype=np.float32)
+        np.true_divide(arrays['train_images'].reshape(num_train, -1), np.float32(255), out=images[:num_train])
+        np.true_divide(arrays['test_images'].reshape(-1, 28 * 28), np.float32(255), out=images[num_train:])
         labels = np.concatenate([arrays['train_labels'], arrays['test_labels']]).astype(np.int64)
-        return images, labels, arrays['train_labels'].shape[0]
+        return images, labels, num_train
 
     def get_identifier(self):
         """Returns the name of the dataset."""

@@ -77,7 +77,7 @@ def test_unshuffled_test_batches_and_iterators():
     data.shuffle_test_samples = False
     np.testing.assert_array_equal(data.next_test_batch(3, return_ids=True)[2], [8, 9, 10])
     sizes, seen = [], []
-    for size, x, _y, ids in data.train_iterator(3, return_ids=True):
+    for size, _x, _y, ids in data.train_iterator(3, return_ids=True):
         sizes.append(size)
         seen.append(ids)
     assert sizes == [3, 3, 2]
