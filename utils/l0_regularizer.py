@@ -1,4 +1,4 @@
-r"""L0 regularisation of any ``nn.Module`` through hard-concrete gates on its parameters (Louizos et al. 2018).
+r"""L0 regularisation of any ``nn.Module`` by hard-concrete gates on its parameters (Louizos et al. 2018).
 
 Every entry :math:`\theta_j` of every gated parameter is multiplied by its own gate :math:`z_j \in [0, 1]`,
 
@@ -185,14 +185,14 @@ class L0Module(nn.Module):
         return expected + sum(p.numel() for p in self._excluded_params())
 
     def count_l2(self):
-        r"""Expected squared L2 norm of the effective parameters, :math:`\sum_j \pi_j\theta_j^2` (+ excluded)."""
+        r"""Expected squared L2 norm of the gated parameters, :math:`\sum_j \pi_j\theta_j^2` (+ excluded)."""
         params = dict(self.module.named_parameters())
         expected = sum((probs * params[name].pow(2)).sum() for name, probs in self.active_probs().items())
         return expected + sum(p.pow(2).sum() for p in self._excluded_params())
 
     def regularization(self):
-        r""":math:`\sum_j \pi_j(\lambda + \frac{wd}{2}\theta_j^2)` plus :math:`\frac{wd}{2}\|\theta\|^2` of the
-        excluded parameters (a scalar; divide by the training-set size in the loss as in the paper)."""
+        r""":math:`\sum_j \pi_j(\lambda + \frac{wd}{2}\theta_j^2)` plus :math:`\frac{wd}{2}\|\theta\|^2`
+        of the excluded parameters (a scalar; divide by the training-set size in the loss as in the paper)."""
         params = dict(self.module.named_parameters())
         reg = sum((probs * (self.lam + 0.5 * self.weight_decay * params[name].pow(2))).sum()
                   for name, probs in self.active_probs().items())
