@@ -79,6 +79,11 @@ def test_stats_checkpoints_and_stats_id():
         torch.testing.assert_close(layer(x, stats_id=sid), _by_hand(x, m, v, layer.scale, layer.bias),
                                    atol=ATOL, rtol=0)
 
+    doubled = BatchNormLayer(2).double()
+    doubled.checkpoint_stats()
+    assert doubled.get_stats(1)[0].dtype == torch.float64
+    doubled.eval()(torch.randn(3, 2, dtype=torch.float64), stats_id=1)
+
     fresh = BatchNormLayer(2)
     fresh.load_state_dict(layer.state_dict())
     assert fresh.num_stats == 2
@@ -118,6 +123,11 @@ def test_gradient_wrt_external_stats_in_eval():
     # d/dm sum((x - m) / sqrt(v + eps)) = -B / sqrt(v + eps)
     torch.testing.assert_close(m.grad, torch.full((3,), -4. / (1 + 1e-5) ** 0.5), atol=ATOL, rtol=0)
     torch.testing.assert_close(v.grad, -0.5 * x.sum(0) / (1 + 1e-5) ** 1.5, atol=ATOL, rtol=0)
+    # The same through torch.func.grad, vmapped over K stats sets (the differentiable closed-form path).
+    grads = vmap(torch.func.grad(lambda mean, var: layer(x, mean, var).sum()))(torch.zeros(2, 3), torch.ones(2, 3))
+    torch.testing.assert_close(grads, m.grad.expand(2, 3), atol=ATOL, rtol=0)
+    # Both paths (closed form for stats requiring grad, torch's kernel otherwise) give the same values.
+    torch.testing.assert_close(layer(x, m, v), layer(x, m.detach(), v.detach()), atol=ATOL, rtol=0)
 
 
 def test_no_running_stats_always_uses_batch_stats():

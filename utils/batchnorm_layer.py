@@ -19,8 +19,9 @@ layer therefore supports:
   learnable statistics (parameters trained by gradient descent).
 
 Whenever stored or given statistics are used (evaluation mode, frozen or learnable statistics), the output is
-computed by the closed form above with broadcasting ops, so it is differentiable with respect to the
-statistics and composes with ``torch.func.vmap`` (e.g. over K tasks' statistics and affine parameters).
+the closed form above; it composes with ``torch.func.vmap`` (e.g. over K tasks' statistics and affine
+parameters). Statistics that require gradients (learnable ones, hypernetwork outputs) go through broadcasting
+ops, since torch's fused kernel cannot differentiate with respect to them; constant ones use the kernel.
 
 Training mode with running statistics uses the batch statistics and updates the running estimates in place
 (:math:`m \leftarrow (1 - \mu) m + \mu \hat{m}`, with the *unbiased* batch variance for :math:`v`), exactly as
@@ -157,20 +158,21 @@ class BatchNormLayer(nn.Module):
 
         Args:
             device (optional): Device of the new buffers; defaults to that of the latest statistics, else of
-                the affine parameters, else torch's default device.
+                the affine parameters, else torch's default device. The dtype follows the same rule.
         """
         if not (self._track_running_stats or (self._frozen_stats and self.num_stats == 0)):
             raise ValueError('checkpoint_stats: expected a layer with track_running_stats=True, got '
                              f'track_running_stats=False (frozen_stats={self._frozen_stats}, '
                              f'learnable_stats={self._learnable_stats})')
-        if device is None:
-            if self.num_stats > 0:
-                device = self.get_stats()[0].device
-            elif self.scale is not None:
-                device = self.scale.device
+        # New sets follow the latest set (or the affine parameters), so that a layer moved with .to() or
+        # .double() stays consistent.
+        template = self.get_stats()[0] if self.num_stats > 0 else self.scale
+        dtype = None if template is None else template.dtype
+        if device is None and template is not None:
+            device = template.device
         mname, vname = self._stats_names(self.num_stats)
-        self.register_buffer(mname, torch.zeros(self._num_features, device=device))
-        self.register_buffer(vname, torch.ones(self._num_features, device=device))
+        self.register_buffer(mname, torch.zeros(self._num_features, device=device, dtype=dtype))
+        self.register_buffer(vname, torch.ones(self._num_features, device=device, dtype=dtype))
         self._set_num_stats(self.num_stats + 1)
 
     def get_stats(self, stats_id=None):
@@ -274,7 +276,11 @@ class BatchNormLayer(nn.Module):
         fixed_stats = self._frozen_stats or self._learnable_stats
         use_batch_stats = running_mean is None or (self.training and not (fixed_stats and not stats_given))
         if not use_batch_stats:
-            return self._normalize_with(inputs, running_mean, running_var, weight, bias)
+            if running_mean.requires_grad or running_var.requires_grad:
+                return self._normalize_with(inputs, running_mean, running_var, weight, bias)
+            # Constant statistics: torch's fused kernel computes the same closed form faster.
+            return F.batch_norm(inputs, running_mean, running_var, weight=weight, bias=bias, training=False,
+                                eps=self.eps)
 
         update_stats = running_mean is not None and not (running_mean.requires_grad or running_var.requires_grad)
         return F.batch_norm(inputs, running_mean if update_stats else None, running_var if update_stats else None,
