@@ -275,3 +275,17 @@ def test_training_task2_leaves_task1_outputs_unchanged():
     _train_task(unprotected_mnet, unprotected_hat, 1, x2, y2, use_hat_grad_rules=False)
     with torch.no_grad():
         assert (_predict(unprotected_mnet, unprotected_hat, x1, 0) - task1_out).abs().max() > 0.1
+
+
+@pytest.mark.cuda
+def test_hat_runs_on_cuda():
+    mnet, hat = _hat_mlp(4, [12, 12], num_tasks=2)
+    mnet, hat = mnet.cuda(), hat.cuda()
+    x = torch.randn(8, 4, device='cuda')
+    hat.update_cumulative_masks(0)
+    out = _predict(mnet, hat, x, 1, s=2.0)
+    reg, _ = HATMaskSparsityReg(0.75, mode='cross')(hat.get_masks(1, 2.0), hat.prev_masks)
+    (out.sum() + reg).backward()
+    hat.adjust_grads_(mnet.layer_weight_tensors, mnet.layer_bias_vectors, 2.0)
+    hat.clamp_embeddings_()
+    assert out.device.type == 'cuda' and hat.task_embs[0].grad.device.type == 'cuda'

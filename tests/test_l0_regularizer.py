@@ -180,3 +180,12 @@ def test_argument_errors():
         L0Module(_mlp(), lam='big')
     with pytest.raises(ValueError, match='args'):
         L0Module(_mlp(), lam=1.0, per_sample=True)()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('per_sample', [False, True])
+def test_l0_runs_on_cuda(per_sample):
+    model = L0Module(_mlp(), lam=1.0, weight_decay=0.1, per_sample=per_sample).cuda()
+    out = model(torch.randn(4, 8, device='cuda'))
+    (out.sum() + model.regularization()).backward()
+    assert out.device.type == 'cuda' and model.log_alphas[0].grad.device.type == 'cuda'

@@ -206,3 +206,13 @@ def test_distribution_argument_errors():
             BinaryConcreteStochasticGates(2, upper_bound=upper)
     with pytest.raises(ValueError, match='eps'):
         BinaryConcreteStochasticGates(2, eps=0.0)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize('cls', GATE_CLASSES)
+def test_gates_run_on_cuda(cls):
+    gates = cls(3, mask=torch.tensor([0, 1, 2, 2])).cuda()
+    gated, reg = gates(torch.randn(5, 4, device='cuda'))
+    assert gated.device.type == 'cuda' and reg.device.type == 'cuda'
+    reg.backward()
+    assert gates.gate_params.grad.device.type == 'cuda'

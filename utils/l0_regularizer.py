@@ -58,8 +58,9 @@ class L0Module(nn.Module):
         exclude (iterable of str): Names (as in ``module.named_parameters()``) left ungated, e.g. an output
             bias. They still receive the ``weight_decay`` L2 penalty.
         per_sample (bool): In training, draw an independent mask for every batch element (vectorised with
-            ``torch.func.vmap``; every tensor argument of ``forward`` must carry the batch in dimension 0 and
-            the module must not update buffers in place, e.g. batch-norm statistics). Otherwise one mask is
+            ``torch.func.vmap``; every positional tensor argument of ``forward`` must carry the batch in
+            dimension 0, keyword arguments are shared by all samples, and the module must not update buffers
+            in place, e.g. batch-norm statistics). Otherwise one mask is
             shared by the whole mini-batch, which is cheaper and what the paper does for weights.
 
     Attributes:
