@@ -115,7 +115,7 @@ class PermutedMNISTList(Sequence):
     are created on first access and share MNIST's input array with each other,
     so, unlike the reference (which swaps the permutation of a single object),
     several entries may be used at the same time and each keeps its own batch
-    generator.
+    generator. Slicing returns a plain list of the selected task handlers.
 
     Args:
         permutations (list): One permutation (or ``None``) per task.
