@@ -403,8 +403,9 @@ class HyperNetInterface:
             raise TypeError('weights: expected a list or dict of tensors, got %s' % type(weights).__name__)
         if uncond_w is None and len(uncond_shapes) > 0:
             raise ValueError('weights: this hypernetwork holds no unconditional weights (no_uncond_weights=True);'
-                             ' expected %d tensors of shapes %s via weights, got %s'
-                             % (len(uncond_shapes), uncond_shapes, 'None' if weights is None else 'none'))
+                             " expected %d tensors of shapes %s via weights or weights['uncond_weights'], got %s"
+                             % (len(uncond_shapes), uncond_shapes,
+                                'None' if weights is None else 'no unconditional weights'))
         if uncond_w is None:
             uncond_w = []
         if cond_w is not None and len(cond_w) == 0:
