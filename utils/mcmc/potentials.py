@@ -1,0 +1,108 @@
+r"""Potential energies for Bayesian neural networks.
+
+For a network :math:`f(x; W)` with a likelihood :math:`p(y \mid f(x; W))` and prior :math:`p(W)`, posterior
+sampling needs :math:`U(W) = -\sum_n \log p(y_n \mid x_n, W) - \log p(W)` up to a constant. The returned
+potential takes a flat weight vector ``[D]`` **or a batch** ``[C, D]``: the batch is one ``torch.func.vmap``'d
+forward pass of the network (its ``forward`` is functional in the given weights), which is what lets many HMC
+chains share one call per leapfrog step.
+"""
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def log_prob_standard_normal_prior(position, mean=0., std=1.):
+    r"""Log-density of the diagonal Gaussian prior :math:`\mathcal{N}(q; \mu, \sigma^2 I)`.
+
+    Args:
+        position (torch.Tensor): ``[D]`` or a batch ``[C, D]``.
+        mean (float or torch.Tensor): :math:`\mu` (broadcast over dimensions).
+        std (float or torch.Tensor): :math:`\sigma > 0`.
+
+    Returns:
+        (torch.Tensor): scalar for ``[D]``, ``[C]`` for ``[C, D]``:
+        :math:`\sum_d -\frac{(q_d - \mu_d)^2}{2 \sigma_d^2} - \log \sigma_d - \frac{1}{2} \log 2\pi`.
+    """
+    std = torch.as_tensor(std, dtype=position.dtype, device=position.device)
+    mean = torch.as_tensor(mean, dtype=position.dtype, device=position.device)
+    z = (position - mean) / std
+    return (-0.5 * z * z - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def _unflatten(flat, param_shapes):
+    """Split a flat vector ``[D]`` into tensors of ``param_shapes`` (views, no copy)."""
+    sizes = [math.prod(shape) for shape in param_shapes]
+    return [chunk.view(shape) for chunk, shape in zip(torch.split(flat, sizes), param_shapes)]
+
+
+def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_type='regression'):
+    r"""The potential :math:`U(W) = \text{NLL}(W) - \log p(W)` of a network's weights, for HMC/NUTS.
+
+    Args:
+        net: a main network (``mnets.mnet_interface.MainNetInterface``): needs ``param_shapes`` and a functional
+            ``forward(x, weights=[...])``. All of ``param_shapes`` is sampled.
+        inputs (torch.Tensor): all inputs :math:`x_n`, ``[N, ...]``.
+        targets (torch.Tensor): regression: targets with ``N * n_out`` entries; classification: integer labels
+            ``[N]`` (not one-hot).
+        prior_log_prob_func (callable): :math:`\log p(W)` for ``[D]`` (and ideally ``[C, D] -> [C]``; otherwise
+            it is vmapped), e.g. :func:`log_prob_standard_normal_prior`.
+        tau_pred (float): regression only: the likelihood precision :math:`\tau = 1/\sigma^2` in
+            :math:`\text{NLL} = \frac{\tau}{2} \sum_n \lVert f(x_n; W) - y_n \rVert^2` (the Gaussian's
+            normaliser is constant in :math:`W` and dropped).
+        nll_type (str): ``'regression'`` (above) or ``'classification'``: softmax likelihood on logit outputs,
+            :math:`\text{NLL} = -\sum_n \log \text{softmax}(f(x_n; W))_{y_n}`; ``tau_pred`` must stay 1.
+
+    Returns:
+        (callable): ``pot_energy(position)``: ``[D] -> scalar`` or ``[C, D] -> [C]``.
+    """
+    if nll_type not in ('regression', 'classification'):
+        raise ValueError(f"nll_type: expected 'regression' or 'classification', got {nll_type!r}")
+    if isinstance(tau_pred, bool) or not isinstance(tau_pred, (int, float)) or not tau_pred > 0:
+        raise ValueError(f'tau_pred: expected a positive number, got {tau_pred!r}')
+    if nll_type == 'classification' and tau_pred != 1.:
+        raise ValueError(f'tau_pred: must be 1 for classification (no temperature), got {tau_pred}')
+    if not hasattr(net, 'param_shapes') or not callable(getattr(net, 'forward', None)):
+        raise TypeError(f'net: expected a main network with param_shapes and forward, got {type(net).__name__}')
+    if not isinstance(inputs, torch.Tensor) or not isinstance(targets, torch.Tensor):
+        raise TypeError('inputs, targets: expected torch.Tensor objects')
+    if inputs.shape[0] != targets.shape[0]:
+        raise ValueError(f'targets: expected {inputs.shape[0]} samples like inputs, got {targets.shape[0]}')
+    if not callable(prior_log_prob_func):
+        raise TypeError(f'prior_log_prob_func: expected a callable, got {type(prior_log_prob_func).__name__}')
+    param_shapes = [list(shape) for shape in net.param_shapes]
+    num_params = sum(math.prod(shape) for shape in param_shapes)
+    if nll_type == 'classification':
+        targets = targets.long().reshape(-1)
+
+    def predict(flat):
+        return net.forward(inputs, weights=_unflatten(flat, param_shapes))
+
+    def nll(preds):
+        # preds: [C, N, n_out] -> [C]
+        if nll_type == 'regression':
+            if preds[0].numel() != targets.numel():
+                raise ValueError(f'targets: expected {preds[0].numel()} entries (the outputs of the network), '
+                                 f'got {targets.numel()}')
+            residual = preds - targets.reshape(preds.shape[1:])
+            return 0.5 * tau_pred * residual.pow(2).flatten(1).sum(1)
+        num_chains, num_samples = preds.shape[0], preds.shape[1]
+        losses = F.cross_entropy(preds.reshape(num_chains * num_samples, -1), targets.repeat(num_chains),
+                                 reduction='none')
+        return losses.view(num_chains, num_samples).sum(1)
+
+    def prior(positions):
+        value = prior_log_prob_func(positions)
+        if tuple(value.shape) == (positions.shape[0],):
+            return value
+        return torch.func.vmap(prior_log_prob_func)(positions)
+
+    def pot_energy(position):
+        if position.ndim not in (1, 2) or position.shape[-1] != num_params:
+            raise ValueError(f'position: expected [{num_params}] or [C, {num_params}], '
+                             f'got {list(position.shape)}')
+        if position.ndim == 1:
+            return (nll(predict(position).unsqueeze(0)) - prior(position.unsqueeze(0)))[0]
+        return nll(torch.func.vmap(predict)(position)) - prior(position)
+
+    return pot_energy
