@@ -21,10 +21,55 @@ from torch import nn
 from mnets.resnet import ConvNetBase, check_feature_maps
 from utils.torch_utils import init_params
 
-__all__ = ['WRN']
+__all__ = ['WRN', 'SeparateFcBiasNet']
 
 
-class WRN(ConvNetBase):
+class SeparateFcBiasNet(ConvNetBase):
+    """A convolutional classifier whose conv layers (``use_bias``) and output layer (``use_fc_bias``) decide
+    about biases separately; subclasses set ``_use_bias``, ``_use_fc_bias``, ``_no_weights`` and
+    ``_fc_slots``."""
+
+    def _add_layer(self, weight_shape, with_bias, layer):
+        """Register a weight (and optionally a bias) with torch's default conv/linear init."""
+        weight = bias = None
+        if not self._no_weights:
+            weight = nn.Parameter(torch.empty(*weight_shape))
+            bias = nn.Parameter(torch.empty(weight_shape[0])) if with_bias else None
+            init_params(weight, bias)
+        w_slot = self._register_param(weight_shape, 'weight', layer, weight)
+        b_slot = self._register_param([weight_shape[0]], 'bias', layer, bias) if with_bias else None
+        return w_slot, b_slot
+
+    @property
+    def has_bias(self):
+        """Whether all layers (conv and output) have biases.
+
+        Raises:
+            RuntimeError: if ``use_bias`` and ``use_fc_bias`` differ (the question has no single answer).
+        """
+        if self._use_bias != self._use_fc_bias:
+            raise RuntimeError(f'has_bias: undefined when use_bias={self._use_bias} and '
+                               f'use_fc_bias={self._use_fc_bias} differ')
+        return self._has_bias
+
+    def get_output_weight_mask(self, out_inds=None, device=None):
+        """Masks of the output layer's weight (and bias, if ``use_fc_bias``); see
+        :meth:`mnets.mnet_interface.MainNetInterface.get_output_weight_mask`."""
+        masks = [None] * len(self.param_shapes)
+        w_slot, b_slot = self._fc_slots
+        for slot in (w_slot, b_slot):
+            if slot is None:
+                continue
+            shape = self.param_shapes[slot]
+            if out_inds is None:
+                masks[slot] = torch.ones(*shape, dtype=torch.bool, device=device)
+            else:
+                masks[slot] = torch.zeros(*shape, dtype=torch.bool, device=device)
+                masks[slot][out_inds] = True
+        return masks
+
+
+class WRN(SeparateFcBiasNet):
     """Wide ResNet whose weights may be supplied to :meth:`forward`.
 
     Args:
@@ -106,17 +151,6 @@ class WRN(ConvNetBase):
                   + (' The network uses batchnorm.' if use_batch_norm else '')
                   + (' The network uses dropout.' if dropout_rate != -1 else ''))
 
-    def _add_layer(self, weight_shape, with_bias, layer):
-        """Register a weight (and optionally a bias) with torch's default conv/linear init."""
-        weight = bias = None
-        if not self._no_weights:
-            weight = nn.Parameter(torch.empty(*weight_shape))
-            bias = nn.Parameter(torch.empty(weight_shape[0])) if with_bias else None
-            init_params(weight, bias)
-        w_slot = self._register_param(weight_shape, 'weight', layer, weight)
-        b_slot = self._register_param([weight_shape[0]], 'bias', layer, bias) if with_bias else None
-        return w_slot, b_slot
-
     def _layer_out_shapes(self):
         """``[C, H, W]`` after the input conv and every conv of the three groups, then ``[classes]``."""
         height, width = self._in_shape[:2]
@@ -129,34 +163,6 @@ class WRN(ConvNetBase):
     def __str__(self):
         depth = 6 * self._n + 1 + sum(s is not None for s in self._skip_slots)
         return f'WRN-{depth}-{self._k}-B(3,3)'
-
-    @property
-    def has_bias(self):
-        """Whether all layers (conv and output) have biases.
-
-        Raises:
-            RuntimeError: if ``use_bias`` and ``use_fc_bias`` differ (the question has no single answer).
-        """
-        if self._use_bias != self._use_fc_bias:
-            raise RuntimeError(f'has_bias: undefined when use_bias={self._use_bias} and '
-                               f'use_fc_bias={self._use_fc_bias} differ')
-        return self._has_bias
-
-    def get_output_weight_mask(self, out_inds=None, device=None):
-        """Masks of the output layer's weight (and bias, if ``use_fc_bias``); see
-        :meth:`mnets.mnet_interface.MainNetInterface.get_output_weight_mask`."""
-        masks = [None] * len(self.param_shapes)
-        w_slot, b_slot = self._fc_slots
-        for slot in (w_slot, b_slot):
-            if slot is None:
-                continue
-            shape = self.param_shapes[slot]
-            if out_inds is None:
-                masks[slot] = torch.ones(*shape, dtype=torch.bool, device=device)
-            else:
-                masks[slot] = torch.zeros(*shape, dtype=torch.bool, device=device)
-                masks[slot][out_inds] = True
-        return masks
 
     def forward(self, x, weights=None, distilled_params=None, condition=None):
         """Logits ``[B, num_classes]`` for images ``x``.
