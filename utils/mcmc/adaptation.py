@@ -176,16 +176,20 @@ def run_warmup(position, potential, grad, stepsize, inv_mass, transition, evalua
         num_warmup (int), target_accept (float), adapt_mass (bool): see ``HMC.warmup``.
 
     Returns:
-        (tuple): ``(position, potential, grad, stepsize [C], inv_mass)`` to continue sampling with.
+        (tuple): ``(position, potential, grad, stepsize [C], inv_mass, accept_mean [C])``: the state to continue
+        sampling with, and the mean acceptance statistic since the last restart of dual averaging (what the
+        adaptation steered to ``target_accept``).
     """
     stepsize = find_reasonable_stepsize(position, potential, grad, inv_mass, evaluator, generators, stepsize)
     averaging = DualAveraging(stepsize, target_accept)
     windows = mass_windows(num_warmup) if adapt_mass else []
     window_index, welford = 0, None
+    accept_total, accept_count = torch.zeros_like(stepsize), 0
     for iteration in range(1, num_warmup + 1):
         out = transition(position, potential, grad, stepsize.unsqueeze(1), inv_mass, generators)
         position, potential, grad = out.position, out.potential, out.grad
         stepsize = averaging.update(out.accept_stat)
+        accept_total, accept_count = accept_total + torch.nan_to_num(out.accept_stat, nan=0.), accept_count + 1
         if window_index >= len(windows):
             continue
         start, end = windows[window_index]
@@ -198,4 +202,6 @@ def run_warmup(position, potential, grad, stepsize, inv_mass, transition, evalua
                                                 stepsize)
             averaging.restart(stepsize)
             window_index, welford = window_index + 1, None
-    return position, potential, grad, averaging.final_stepsize, inv_mass
+            accept_total, accept_count = torch.zeros_like(stepsize), 0
+    return (position, potential, grad, averaging.final_stepsize, inv_mass,
+            accept_total / max(accept_count, 1))

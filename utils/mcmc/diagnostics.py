@@ -21,7 +21,8 @@ def _as_chains(samples):
         raise ValueError(f'samples: expected [num_chains, num_samples, ...], got shape {list(samples.shape)}')
     if samples.shape[1] < 4:
         raise ValueError(f'samples: expected at least 4 draws per chain, got {samples.shape[1]}')
-    samples = samples.detach().to(torch.float64).flatten(2)
+    samples = samples.detach().to(torch.float64)
+    samples = samples.unsqueeze(-1) if samples.ndim == 2 else samples.flatten(2)
     half = samples.shape[1] // 2
     # Split each chain into its two halves (the middle draw of an odd-length chain is dropped).
     return torch.cat([samples[:, :half], samples[:, -half:]], dim=0)

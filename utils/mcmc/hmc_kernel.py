@@ -96,6 +96,7 @@ class HMC(MarkovChain):
         self._divergence_threshold = divergence_threshold
         self._inv_mass = InverseMass(inv_mass, self._position.numel()).to(self._position)
         self._potential, self._grad = initial_state(self)
+        self.warmup_acceptance = None
 
     @property
     def stepsize(self):
@@ -158,6 +159,9 @@ class HMC(MarkovChain):
         """Tune :attr:`stepsize` (dual averaging) and a diagonal mass matrix (Stan's windows).
 
         The warm-up states move the chain but are not recorded or counted; see :mod:`utils.mcmc.adaptation`.
+        Afterwards :attr:`warmup_acceptance` holds the mean acceptance statistic of the warm-up iterations since
+        the last step-size restart (what dual averaging steered to ``target_accept``); sampling with the
+        averaged step size then accepts somewhat more often, as in Stan.
 
         Args:
             num_warmup (int): warm-up transitions.
@@ -181,11 +185,12 @@ def warmup_chains(chains, num_warmup, target_accept=0.8, adapt_mass=True):
     if len(chains) > 1:
         lead._evaluator.calibrate_threads(position)
     with lead._evaluator.thread_setting():
-        position, potential, grad, stepsize, inv_mass = run_warmup(
+        position, potential, grad, stepsize, inv_mass, accept_mean = run_warmup(
             position, potential, grad, stepsize, stack_inv_mass(chains), lead._transition, lead._evaluator,
             chain_generators(chains), num_warmup, target_accept, adapt_mass)
-    for index, (chain, eps) in enumerate(zip(chains, stepsize.tolist())):
+    for index, (chain, eps, accept) in enumerate(zip(chains, stepsize.tolist(), accept_mean.tolist())):
         chain.stepsize = eps
+        chain.warmup_acceptance = accept
         chain._position, chain._potential = position[index], potential[index:index + 1]
         chain._grad = grad[index:index + 1]
         if adapt_mass and not inv_mass.dense and inv_mass.diag.ndim == 2:
