@@ -231,7 +231,7 @@ class MainNetInterface(ABC):
                 problems.append('param_shapes_meta and param_shapes differ in length')
             n_int = 0 if self._internal_params is None else len(self._internal_params)
             for d in meta:
-                if set(d) != {'name', 'index', 'layer'} or d['name'] not in _META_NAMES:
+                if not {'name', 'index', 'layer'} <= set(d) or d['name'] not in _META_NAMES:
                     problems.append(f'bad param_shapes_meta entry {d}')
                 elif not (d['index'] == -1 or 0 <= d['index'] < n_int):
                     problems.append(f'param_shapes_meta index out of range in {d}')
@@ -502,7 +502,8 @@ class MainNetInterface(ABC):
         ``'bias'``, ``'bn_scale'``, ``'bn_shift'``, ``'cm_scale'``,
         ``'cm_shift'``), ``index`` (position in :attr:`internal_params`, or
         ``-1`` when supplied from outside) and ``layer`` (tensors with the same
-        value act in the same layer; ``-1`` if unspecified).
+        value act in the same layer; ``-1`` if unspecified). A network may add
+        keys of its own (hypnettorch's RNNs mark weight roles under ``'info'``).
 
         :type: list of dict
         """

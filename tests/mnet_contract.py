@@ -44,7 +44,7 @@ def check_bookkeeping(net):
     internal = net.internal_params
     held = set()
     for slot, d in enumerate(meta):
-        assert d['name'] in ('weight', 'bias', 'bn_scale', 'bn_shift', 'cm_scale', 'cm_shift')
+        assert d['name'] in ('weight', 'bias', 'bn_scale', 'bn_shift', 'cm_scale', 'cm_shift', 'embedding')
         if d['index'] != -1:
             assert list(internal[d['index']].shape) == shapes[slot]
             held.add(d['index'])
