@@ -310,3 +310,29 @@ def test_errors():
     with pytest.raises(ValueError, match='classification'):
         compute_fisher(0, regression_data, params, CPU, mnet)
     assert np.isfinite(ewc_regularizer(1, params, mnet).item())
+
+
+def test_time_series_sums_nll_over_steps():
+    # Outputs [S, N, F]: the sample index is dim 1 and a sequence's NLL is the sum over its S steps.
+    steps, n = 4, 9
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(n, steps, 5, generator=g, dtype=torch.float64)
+    y = torch.randint(0, 3, (n, steps), generator=g)
+    data = ToyData(n=n, x=x, y=y)
+    data.input_to_torch_tensor = lambda b, device, mode='inference': torch.as_tensor(b).transpose(0, 1)
+    data.output_to_torch_tensor = lambda b, device, mode='inference': torch.as_tensor(b).transpose(0, 1)
+    mnet = _mlp()
+    params = list(mnet.parameters())
+
+    def per_step(net, ps, X):
+        return net.forward(X.reshape(-1, X.shape[-1]), weights=ps).reshape(X.shape[0], X.shape[1], -1)
+
+    compute_fisher(0, data, params, CPU, mnet, time_series=True, custom_forward=per_step)
+    total = [torch.zeros_like(p) for p in params]
+    for b in range(n):
+        Y = per_step(mnet, params, x[b:b + 1].transpose(0, 1))
+        nll = F.cross_entropy(Y.reshape(-1, 3), y[b], reduction='sum')
+        for t, grad in zip(total, torch.autograd.grad(nll, params)):
+            t += grad.pow(2)
+    for got, want in zip(_stored(mnet, 0, len(params)), total):
+        torch.testing.assert_close(got, want / n, **TOL)
