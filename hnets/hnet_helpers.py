@@ -63,21 +63,31 @@ def init_chunk_embeddings(hnet, normal_mean=0., normal_std=1., init_fct=None):
     set for conditional chunk embeddings.
     """
     _check_hnet(hnet)
-    if hasattr(hnet, 'get_chunk_emb'):
-        cond_ids = list(range(hnet.num_known_conds)) if hnet.cond_chunk_embs else [None]
-        with torch.no_grad():
-            for cond_id in cond_ids:
-                try:
-                    cembs = hnet.get_chunk_emb(cond_id=cond_id)
-                except RuntimeError:
-                    return
+    cond_ids = list(range(hnet.num_known_conds)) if getattr(hnet, 'cond_chunk_embs', False) else [None]
+    with torch.no_grad():
+        for cond_id in cond_ids:
+            for cembs in _held_chunk_embs(hnet, cond_id):
                 if init_fct is None:
                     cembs.normal_(normal_mean, normal_std)
                 else:
-                    for chunk_id in range(hnet.num_chunks):
+                    for chunk_id in range(cembs.shape[0]):
                         init_fct(cembs[chunk_id], chunk_id, cond_id=cond_id)
     for child in _children(hnet):
         init_chunk_embeddings(child, normal_mean, normal_std, init_fct)
+
+
+def _held_chunk_embs(hnet, cond_id):
+    """The chunk-embedding tensors ``hnet`` holds (of condition ``cond_id`` if they are conditional), each
+    ``[num_chunks, emb_size]``: ChunkedHMLP has one (``get_chunk_emb``), StructuredHMLP one per chunk kind
+    (``get_chunk_embs``). Empty when the network has none or they are supplied from outside."""
+    try:
+        if hasattr(hnet, 'get_chunk_embs'):
+            return list(hnet.get_chunk_embs(cond_id=cond_id))
+        if hasattr(hnet, 'get_chunk_emb'):
+            return [hnet.get_chunk_emb(cond_id=cond_id)]
+    except RuntimeError:  # embeddings not held by this network
+        pass
+    return []
 
 
 def get_conditional_parameters(hnet, cond_id):
@@ -89,11 +99,8 @@ def get_conditional_parameters(hnet, cond_id):
         warn('get_conditional_parameters: the hypernetwork holds no conditional parameters')
         return []
     ret = [emb for i, emb in _held_cond_embs(hnet) if i == cond_id]
-    if hasattr(hnet, 'get_chunk_emb') and hnet.cond_chunk_embs:
-        try:
-            ret.append(hnet.get_chunk_emb(cond_id=cond_id))
-        except RuntimeError:
-            pass
+    if getattr(hnet, 'cond_chunk_embs', False):
+        ret += _held_chunk_embs(hnet, cond_id)
     for child in _children(hnet):
         if child.conditional_params is not None:
             ret += get_conditional_parameters(child, cond_id)

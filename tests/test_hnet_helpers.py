@@ -64,3 +64,29 @@ def test_warns_without_held_conditional_parameters():
         assert get_conditional_parameters(hnet, 0) == []
     with pytest.warns(UserWarning, match='no conditional parameters'):
         init_conditional_embeddings(hnet)
+
+
+def test_chunk_embedding_helpers_cover_structured_hmlp():
+    """StructuredHMLP holds one chunk-embedding tensor per chunk kind (``get_chunk_embs``): both helpers must
+    reach all of them, per condition when they are conditional."""
+    from hnets.structured_mlp_hnet import StructuredHMLP
+
+    targets = [[3], [3], [10, 5], [10]]
+    chunks = [[[3]], [[10, 5], [10]]]
+
+    def assemble(parts):
+        (a,), (b,), (w, bias) = parts
+        return [a, b, w, bias]
+
+    hnet = StructuredHMLP(targets, chunks, [2, 1], [2, 3], {'layers': []}, assemble, cond_chunk_embs=True,
+                          cond_in_size=0, num_cond_embs=2, verbose=False)
+    init_chunk_embeddings(hnet, normal_mean=5., normal_std=0.)
+    for cond_id in range(2):
+        for cembs in hnet.get_chunk_embs(cond_id=cond_id):
+            assert torch.all(cembs == 5.)
+    seen = []
+    init_chunk_embeddings(hnet, init_fct=lambda emb, chunk_id, cond_id=None: seen.append((cond_id, chunk_id)))
+    assert sorted(seen) == [(c, k) for c in range(2) for k in (0, 0, 1)]
+    params = get_conditional_parameters(hnet, 1)
+    held = hnet.get_chunk_embs(cond_id=1)
+    assert len(params) == 2 and all(p is q for p, q in zip(params, held))
