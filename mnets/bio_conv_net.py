@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mnets.resnet import ConvNetBase
+from mnets.conv_base import ConvNetBase
 from utils.local_conv2d_layer import LocalConv2dLayer
 
 __all__ = ['BioConvNet']

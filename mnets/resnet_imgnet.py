@@ -15,8 +15,7 @@ either a zero-padded, subsampled shortcut or (``projection_shortcut``) :math:`\m
 """
 import torch.nn.functional as F
 
-from mnets.resnet import _is_pos_int, conv_out_size
-from mnets.wide_resnet import SeparateFcBiasNet
+from mnets.conv_base import SeparateFcBiasNet, conv_out_size, is_pos_int
 
 __all__ = ['ResNetIN']
 
@@ -54,7 +53,7 @@ class ResNetIN(SeparateFcBiasNet):
         for name, value, count in (('num_feature_maps', num_feature_maps, 5),
                                    ('blocks_per_group', blocks_per_group, 4)):
             if not isinstance(value, (list, tuple)) or len(value) != count or \
-                    not all(_is_pos_int(v) for v in value):
+                    not all(is_pos_int(v) for v in value):
                 raise ValueError(f'{name}: expected {count} positive ints, got {value!r}')
         self._store_common_options(in_shape, no_weights, use_batch_norm, bn_track_stats, distill_bn_stats,
                                    kwargs, chw_input_format=chw_input_format)

@@ -14,59 +14,12 @@ block of a group that changes the number of maps or the resolution. A final
 The depth ``d`` counts all conv layers: :math:`d = 6n + 1 + (\text{number of 1x1 shortcuts})`, so
 WRN-28-10 is ``n=4, k=10`` (36.5 M weights on CIFAR).
 """
-import torch
 import torch.nn.functional as F
-from torch import nn
 
-from mnets.resnet import ConvNetBase, check_feature_maps
-from utils.torch_utils import init_params
+from mnets.conv_base import SeparateFcBiasNet
+from mnets.resnet import check_feature_maps
 
 __all__ = ['WRN', 'SeparateFcBiasNet']
-
-
-class SeparateFcBiasNet(ConvNetBase):
-    """A convolutional classifier whose conv layers (``use_bias``) and output layer (``use_fc_bias``) decide
-    about biases separately; subclasses set ``_use_bias``, ``_use_fc_bias``, ``_no_weights`` and
-    ``_fc_slots``."""
-
-    def _add_layer(self, weight_shape, with_bias, layer):
-        """Register a weight (and optionally a bias) with torch's default conv/linear init."""
-        weight = bias = None
-        if not self._no_weights:
-            weight = nn.Parameter(torch.empty(*weight_shape))
-            bias = nn.Parameter(torch.empty(weight_shape[0])) if with_bias else None
-            init_params(weight, bias)
-        w_slot = self._register_param(weight_shape, 'weight', layer, weight)
-        b_slot = self._register_param([weight_shape[0]], 'bias', layer, bias) if with_bias else None
-        return w_slot, b_slot
-
-    @property
-    def has_bias(self):
-        """Whether all layers (conv and output) have biases.
-
-        Raises:
-            RuntimeError: if ``use_bias`` and ``use_fc_bias`` differ (the question has no single answer).
-        """
-        if self._use_bias != self._use_fc_bias:
-            raise RuntimeError(f'has_bias: undefined when use_bias={self._use_bias} and '
-                               f'use_fc_bias={self._use_fc_bias} differ')
-        return self._has_bias
-
-    def get_output_weight_mask(self, out_inds=None, device=None):
-        """Masks of the output layer's weight (and bias, if ``use_fc_bias``); see
-        :meth:`mnets.mnet_interface.MainNetInterface.get_output_weight_mask`."""
-        masks = [None] * len(self.param_shapes)
-        w_slot, b_slot = self._fc_slots
-        for slot in (w_slot, b_slot):
-            if slot is None:
-                continue
-            shape = self.param_shapes[slot]
-            if out_inds is None:
-                masks[slot] = torch.ones(*shape, dtype=torch.bool, device=device)
-            else:
-                masks[slot] = torch.zeros(*shape, dtype=torch.bool, device=device)
-                masks[slot][out_inds] = True
-        return masks
 
 
 class WRN(SeparateFcBiasNet):
