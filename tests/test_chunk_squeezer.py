@@ -1,8 +1,5 @@
 """Tests of mnets.chunk_squeezer.ChunkSqueezer: contract checks, the definition written out chunk by chunk,
-dynamic biases, errors. Float64, tolerances as in mnet_contract.
-
-``mnet_contract.check_bookkeeping`` accepts only layer meta names, not ``'embedding'`` (the chunk
-embeddings), so the bookkeeping is checked here on the remaining entries."""
+dynamic biases, errors. Float64, tolerances as in mnet_contract."""
 import mnet_contract as contract
 import pytest
 import torch
@@ -26,18 +23,18 @@ def _net(**kwargs):
 def _checks(net, x):
     meta = net.param_shapes_meta
     assert meta[0]['name'] == 'embedding' and net.param_shapes[0] == [net.num_chunks, 4]
-    assert net.num_params == sum(torch.Size(s).numel() for s in net.param_shapes)
-    weights = [s for s, d in zip(net.param_shapes, meta) if d['name'] == 'weight']
     if net.internal_params is not None:
-        assert [list(w.shape) for w in net.layer_weight_tensors] == weights
+        # Stricter than check_bookkeeping: a net with weights holds every tensor, none comes from outside.
         assert sorted(d['index'] for d in meta) == list(range(len(net.internal_params)))
-        contract.check_external_equals_internal(net, x)
+        contract.check_all(net, x)
     else:
-        contract.check_no_weights_requires_weights(net, x)
+        # check_all without check_external_equals_internal, which needs internal weights.
+        contract.check_bookkeeping(net)
         assert net.hyper_shapes_learned == net.param_shapes
-    contract.check_weights_used(net, x, contract.random_weights(net))
-    contract.check_vmap_matches_loop(net, x)
-    contract.check_weight_errors(net, x)
+        contract.check_no_weights_requires_weights(net, x)
+        contract.check_weights_used(net, x, contract.random_weights(net))
+        contract.check_vmap_matches_loop(net, x)
+        contract.check_weight_errors(net, x)
 
 
 @pytest.mark.parametrize('kwargs', [
