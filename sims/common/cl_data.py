@@ -79,13 +79,22 @@ def _labels(handler, getter):
     return torch.as_tensor(out, dtype=torch.int64)
 
 
-def split_mnist_tasks(data_dir, device, num_tasks=5, num_classes_per_task=2):
+# MNIST training-set pixel mean and standard deviation: inputs are standardised once, on the whole tensor.
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+def _standardized(arr, device, standardize):
+    x = torch.as_tensor(np.asarray(arr, dtype=np.float32)).to(device)
+    return (x - MNIST_MEAN) / MNIST_STD if standardize else x
+
+
+def split_mnist_tasks(data_dir, device, num_tasks=5, num_classes_per_task=2, standardize=True):
     """Split MNIST: task ``t`` holds digits ``{t*c, ..., t*c + c - 1}`` with local labels ``0..c-1``."""
     from data.special.split_mnist import get_split_mnist_handlers
 
     handlers = get_split_mnist_handlers(data_dir, use_one_hot=False, validation_size=0,
                                         num_classes_per_task=num_classes_per_task, num_tasks=num_tasks)
-    as_x = lambda arr: torch.as_tensor(np.asarray(arr, dtype=np.float32)).to(device)  # noqa: E731
+    as_x = lambda arr: _standardized(arr, device, standardize)  # noqa: E731
     return TaskData([as_x(h.get_train_inputs()) for h in handlers],
                     [_labels(h, 'get_train_outputs').to(device) for h in handlers],
                     [as_x(h.get_test_inputs()) for h in handlers],
@@ -94,7 +103,7 @@ def split_mnist_tasks(data_dir, device, num_tasks=5, num_classes_per_task=2):
                     handler_factory=handlers.__getitem__)
 
 
-def permuted_mnist_tasks(data_dir, device, num_tasks=10, data_random_seed=42):
+def permuted_mnist_tasks(data_dir, device, num_tasks=10, data_random_seed=42, standardize=True):
     """Permuted MNIST: task ``t`` sees all digits with its own fixed pixel permutation (drawn from
     ``numpy.random.RandomState(data_random_seed)``, one ``permutation(784)`` per task)."""
     from data.mnist_data import MNISTData
@@ -103,8 +112,8 @@ def permuted_mnist_tasks(data_dir, device, num_tasks=10, data_random_seed=42):
     rand = np.random.RandomState(data_random_seed)
     dim = int(np.prod(mnist.in_shape))
     perms = torch.as_tensor(np.stack([rand.permutation(dim) for _ in range(num_tasks)]), device=device)
-    train_x = torch.as_tensor(np.asarray(mnist.get_train_inputs(), dtype=np.float32)).to(device)
-    test_x = torch.as_tensor(np.asarray(mnist.get_test_inputs(), dtype=np.float32)).to(device)
+    train_x = _standardized(mnist.get_train_inputs(), device, standardize)
+    test_x = _standardized(mnist.get_test_inputs(), device, standardize)
     train_y = _labels(mnist, 'get_train_outputs').to(device)
     test_y = _labels(mnist, 'get_test_outputs').to(device)
 

@@ -13,6 +13,8 @@ Interface: ``start_task(t)``, ``train_step(t, x, y) -> loss`` (detached tensor, 
 ``stacked_task_logits(x, num_tasks)`` (hnet only: ``[K, B, c]`` under every task's weights) and
 ``state_dict``/``load_state_dict`` for checkpoints.
 """
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,9 +26,31 @@ __all__ = ['HnetMethod', 'MnetMethod', 'make_method', 'METHODS']
 METHODS = ['hnet', 'ewc', 'online_ewc', 'si', 'fine_tune', 'from_scratch']
 
 
+class _TaskOptimizer:
+    """Adam for one task, with the learning rate either constant or annealed as
+    ``lr_i = lr * (1 + cos(pi * i / n_iter)) / 2`` over the task's ``n_iter`` steps: the small final steps
+    settle the weights into the minimum instead of leaving them at Adam's noise level."""
+
+    def __init__(self, params, config):
+        self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(config.adam_beta1, 0.999),
+                                          weight_decay=config.weight_decay)
+        self.scheduler = None
+        if config.lr_schedule == 'cosine':
+            total = config.n_iter
+            self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+                self.optimizer, lambda i: 0.5 * (1.0 + math.cos(math.pi * min(i, total) / total)))
+
+    def zero_grad(self, set_to_none=True):
+        self.optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self):
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+
 def _adam(params, config):
-    return torch.optim.Adam(params, lr=config.lr, betas=(config.adam_beta1, 0.999),
-                            weight_decay=config.weight_decay)
+    return _TaskOptimizer(params, config)
 
 
 class HnetMethod:

@@ -14,7 +14,7 @@ def _unit_open(text):
 
 
 def cl_experiment_args(parser, dmethod='hnet', dn_fisher=-1):
-    """Add the group "Continual-learning method options": ``method``, ``ewc_gamma``, ``n_fisher``,
+    """Add the group "Continual-learning method options": ``method``, ``lr_schedule``, ``ewc_gamma``, ``n_fisher``,
     ``si_epsilon``, ``resume``, ``stop_after_task``, ``eval_batch_size``, ``log_interval``."""
     agroup = parser.add_argument_group('Continual-learning method options')
     agroup.add_argument('--method', type=str, default=dmethod, choices=METHODS,
@@ -22,6 +22,9 @@ def cl_experiment_args(parser, dmethod='hnet', dn_fisher=-1):
                              'with output regularizer; "ewc"/"online_ewc" elastic weight consolidation; '
                              '"si" synaptic intelligence; "fine_tune" no protection; "from_scratch" a new '
                              'network per task. Default: %(default)s.')
+    agroup.add_argument('--lr_schedule', type=str, default='cosine', choices=['constant', 'cosine'],
+                        help='Learning rate within each task: constant, or cosine-annealed from --lr to 0. '
+                             'Default: %(default)s.')
     agroup.add_argument('--ewc_gamma', type=_unit_open, default=1.0,
                         help='Decay of earlier Fisher estimates in online EWC. Default: %(default)s.')
     agroup.add_argument('--n_fisher', type=int, default=dn_fisher,
