@@ -9,6 +9,7 @@ ImageNet residual networks.
 import torch
 from torch import nn
 
+from mnets.bn_stats import BatchNormStatsMixin
 from mnets.classifier_interface import Classifier
 from utils.torch_utils import init_params
 
@@ -24,7 +25,7 @@ def conv_out_size(size, kernel, stride, padding):
     return (size + 2 * padding - kernel) // stride + 1
 
 
-class ConvNetBase(Classifier):
+class ConvNetBase(BatchNormStatsMixin, Classifier):
     """Shared machinery of the convolutional classifiers (inputs, options, batchnorm stats, context-mod).
 
     Subclasses call :meth:`_store_common_options` early in their constructor, register tensors through the
@@ -62,13 +63,7 @@ class ConvNetBase(Classifier):
         self._use_batch_norm = use_batch_norm
         self._bn_track_stats = bn_track_stats
         self._distill_bn_stats = distill_bn_stats and use_batch_norm
-        self._use_context_mod = cm_kwargs['use_context_mod']
-        self._context_mod_inputs = cm_kwargs['context_mod_inputs']
-        self._no_last_layer_context_mod = cm_kwargs['no_last_layer_context_mod']
-        self._context_mod_no_weights = cm_kwargs['context_mod_no_weights']
-        self._context_mod_post_activation = cm_kwargs['context_mod_post_activation']
-        self._context_mod_gain_offset = cm_kwargs['context_mod_gain_offset']
-        self._context_mod_gain_softplus = cm_kwargs['context_mod_gain_softplus']
+        self._store_context_mod_options(cm_kwargs)
         self._context_mod_apply_pixel_wise = pixel_wise
         self._cm_slots = []
         self._bn_slots = []
@@ -112,21 +107,6 @@ class ConvNetBase(Classifier):
             return condition.get('bn_stats_id')
         raise TypeError(f'condition: expected None, an int or a dict, got {type(condition).__name__}')
 
-    def _running_stats(self, distilled_params, bn_stats_id):
-        """Per batchnorm layer ``(mean, var)``; ``(None, None)`` lets the layer choose (``stats_id`` or
-        batch statistics)."""
-        num_bn = len(self._bn_slots)
-        if distilled_params is not None:
-            if not self._distill_bn_stats:
-                raise ValueError('distilled_params: only accepted when the net was built with '
-                                 'use_batch_norm=True and distill_bn_stats=True')
-            self._check_distilled_params(distilled_params)
-            return [(distilled_params[2 * i], distilled_params[2 * i + 1]) for i in range(num_bn)]
-        if self._use_batch_norm and self._bn_track_stats and bn_stats_id is None:
-            # The most recent statistics, also when several tasks' statistics are checkpointed.
-            return [tuple(layer.get_stats()) for layer in self._batchnorm_layers]
-        return [(None, None)] * num_bn
-
     def _prepare_forward(self, x, weights, distilled_params, condition):
         """Resolve everything ``forward`` needs.
 
@@ -157,15 +137,23 @@ class ConvNetBase(Classifier):
 
         return h, params, modulate, normalize
 
-    def distillation_targets(self):
-        """Current running means and variances of all batchnorm layers (``[mean_1, var_1, ...]``) if
-        ``distill_bn_stats``, else ``None``."""
-        if self._hyper_shapes_distilled is None:
-            return None
-        targets = []
-        for layer in self._batchnorm_layers:
-            targets.extend(layer.get_stats())
-        return targets
+    def _add_unit_context_mod_layers(self, out_shapes):
+        """Context-mod layers after every unit of a residual net (and, with ``context_mod_inputs``, on the
+        input image); returns their slots.
+
+        Args:
+            out_shapes (list): ``[C, H, W]`` output of every unit in forward order, then the output layer's
+                ``[num_classes]``. Unit ``l`` gets layer id ``3l+3``, the input layer id ``0`` (as hypnettorch).
+        """
+        cm_shapes = [self._cm_feature_shape(s) for s in out_shapes]
+        cm_ids = [3 * l + 3 for l in range(len(out_shapes))]
+        if self._context_mod_inputs:
+            height, width, channels = self._in_shape
+            cm_shapes.insert(0, self._cm_feature_shape([channels, height, width]))
+            cm_ids.insert(0, 0)
+        if self._no_last_layer_context_mod:
+            cm_shapes, cm_ids = cm_shapes[:-1], cm_ids[:-1]
+        return self._add_context_mod_layers(cm_shapes, cm_ids)
 
     def _cm_weight_count(self):
         return self.shapes_to_num_weights([self.param_shapes[s] for slots in self._cm_slots for s in slots])

@@ -77,13 +77,7 @@ class LeNet(Classifier):
         self._arch = arch
         self._no_weights = no_weights
         self._dropout_rate = dropout_rate
-        self._use_context_mod = kwargs['use_context_mod']
-        self._context_mod_inputs = kwargs['context_mod_inputs']
-        self._no_last_layer_context_mod = kwargs['no_last_layer_context_mod']
-        self._context_mod_no_weights = kwargs['context_mod_no_weights']
-        self._context_mod_post_activation = kwargs['context_mod_post_activation']
-        self._context_mod_gain_offset = kwargs['context_mod_gain_offset']
-        self._context_mod_gain_softplus = kwargs['context_mod_gain_softplus']
+        self._store_context_mod_options(kwargs)
         self._context_mod_apply_pixel_wise = pixel_wise
 
         self._has_bias = True

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mnets.bn_stats import BatchNormStatsMixin
 from mnets.mnet_interface import MainNetInterface
 
 #: Activation names accepted (besides any callable) for ``activation_fn``.
@@ -56,7 +57,7 @@ def _check_positive_int(value, arg):
         raise ValueError(f'{arg}: expected a positive int, got {value!r}')
 
 
-class MLP(nn.Module, MainNetInterface):
+class MLP(nn.Module, BatchNormStatsMixin, MainNetInterface):
     """Multi-layer perceptron with optional dropout, spectral norm, batchnorm
     and context-modulation; all of its weights may be supplied to
     :meth:`forward`.
@@ -287,31 +288,6 @@ class MLP(nn.Module, MainNetInterface):
                                  "context-mod weights via weights={'mod_weights': ...}")
             return condition.get('bn_stats_id')
         raise TypeError(f'condition: expected None, an int or a dict, got {type(condition).__name__}')
-
-    def _running_stats(self, distilled_params, bn_stats_id):
-        """Per batchnorm layer ``(mean, var)``, or ``(None, None)`` to let the
-        layer pick its statistics (``stats_id`` or batch statistics)."""
-        num_bn = len(self._bn_slots)
-        if distilled_params is not None:
-            if not self._distill_bn_stats:
-                raise ValueError('distilled_params: only accepted when the net was built with '
-                                 'use_batch_norm=True and distill_bn_stats=True')
-            self._check_distilled_params(distilled_params)
-            return [(distilled_params[2 * i], distilled_params[2 * i + 1]) for i in range(num_bn)]
-        if self._use_batch_norm and self._bn_track_stats and bn_stats_id is None:
-            # The most recent statistics, also when several tasks' stats are checkpointed.
-            return [tuple(layer.get_stats()) for layer in self._batchnorm_layers]
-        return [(None, None)] * num_bn
-
-    def distillation_targets(self):
-        """Current running means and variances of all batchnorm layers
-        (``[mean_1, var_1, ...]``) if ``distill_bn_stats``, else ``None``."""
-        if self._hyper_shapes_distilled is None:
-            return None
-        targets = []
-        for layer in self._batchnorm_layers:
-            targets.extend(layer.get_stats())
-        return targets
 
     @staticmethod
     def weight_shapes(n_in=1, n_out=1, hidden_layers=(10, 10), use_bias=True):

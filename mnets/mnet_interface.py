@@ -253,6 +253,13 @@ class MainNetInterface(ExternalWeightsMixin, ABC):
             cm_kwargs.setdefault(key, default)
         return [k for k in cm_kwargs if k not in CONTEXT_MOD_DEFAULTS]
 
+    def _store_context_mod_options(self, cm_kwargs):
+        """Keep each context-mod option of ``cm_kwargs`` (completed by
+        :meth:`_parse_context_mod_args`) as attribute ``self._<option>``, which
+        :meth:`_add_context_mod_layers` and the forwards read."""
+        for key in CONTEXT_MOD_DEFAULTS:
+            setattr(self, f'_{key}', cm_kwargs[key])
+
     def _num_context_mod_shapes(self):
         """Number of :attr:`param_shapes` entries that belong to context-mod layers."""
         if self._context_mod_layers is None:

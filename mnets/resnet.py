@@ -81,14 +81,7 @@ class ResNet(ConvNetBase):
         unit_maps = [maps[0]] + [m for m in maps[1:] for _ in range(2 * n)]
         out_shapes = self._unit_out_shapes(unit_maps)
         if self._use_context_mod:
-            cm_shapes = [self._cm_feature_shape(s) for s in out_shapes]
-            cm_ids = [3 * l + 3 for l in range(len(out_shapes))]
-            if self._context_mod_inputs:
-                cm_shapes.insert(0, self._cm_feature_shape([in_shape[2], in_shape[0], in_shape[1]]))
-                cm_ids.insert(0, 0)
-            if self._no_last_layer_context_mod:
-                cm_shapes, cm_ids = cm_shapes[:-1], cm_ids[:-1]
-            self._cm_slots = self._add_context_mod_layers(cm_shapes, cm_ids)
+            self._cm_slots = self._add_unit_context_mod_layers(out_shapes)
         if use_batch_norm:
             self._bn_slots = self._add_batchnorm_layers(unit_maps, no_weights,
                                                         [3 * l + 2 for l in range(len(unit_maps))],

@@ -88,14 +88,7 @@ class ResNetIN(SeparateFcBiasNet):
         # layer is unit num_main); projection g (in order) has conv 3(num_main+1)+1+3g', batchnorm +1.
         out_shapes = [[u['out'], u['height'], u['width']] for u in units] + [[num_classes]]
         if self._use_context_mod:
-            cm_shapes = [self._cm_feature_shape(s) for s in out_shapes]
-            cm_ids = [3 * l + 3 for l in range(len(out_shapes))]
-            if self._context_mod_inputs:
-                cm_shapes.insert(0, self._cm_feature_shape([in_shape[2], in_shape[0], in_shape[1]]))
-                cm_ids.insert(0, 0)
-            if self._no_last_layer_context_mod:
-                cm_shapes, cm_ids = cm_shapes[:-1], cm_ids[:-1]
-            self._cm_slots = self._add_context_mod_layers(cm_shapes, cm_ids)
+            self._cm_slots = self._add_unit_context_mod_layers(out_shapes)
         projected = [g for g in range(4) if projection_shortcut and self._group_changes[g]]
         skip_base = 3 * (num_main + 1)
         if use_batch_norm:

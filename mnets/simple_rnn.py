@@ -147,13 +147,7 @@ class SimpleRNN(nn.Module, MainNetInterface):
         self._use_lstm = use_lstm
         self._no_weights = no_weights
         self._bptt_depth = -1
-        self._use_context_mod = kwargs['use_context_mod']
-        self._context_mod_inputs = kwargs['context_mod_inputs']
-        self._no_last_layer_context_mod = kwargs['no_last_layer_context_mod']
-        self._context_mod_no_weights = kwargs['context_mod_no_weights']
-        self._context_mod_post_activation = kwargs['context_mod_post_activation']
-        self._context_mod_gain_offset = kwargs['context_mod_gain_offset']
-        self._context_mod_gain_softplus = kwargs['context_mod_gain_softplus']
+        self._store_context_mod_options(kwargs)
         self._context_mod_last_step = context_mod_last_step
         self._context_mod_num_ts = context_mod_num_ts
         self._cm_per_ts_layers = context_mod_num_ts != -1 and context_mod_separate_layers_per_ts
