@@ -101,7 +101,7 @@ class BioConvNet(ConvNetBase):
         self._load_init_weights(init_weights)
 
         if verbose:
-            cm_count = self._cm_weight_count()
+            cm_count = self._num_context_mod_weights()
             print(f'Creating bio-plausible convnet with {self.num_params} weights'
                   + (f' (including {cm_count} context-mod weights)' if use_context_mod else '') + '.')
 

@@ -155,9 +155,6 @@ class ConvNetBase(BatchNormStatsMixin, Classifier):
             cm_shapes, cm_ids = cm_shapes[:-1], cm_ids[:-1]
         return self._add_context_mod_layers(cm_shapes, cm_ids)
 
-    def _cm_weight_count(self):
-        return self.shapes_to_num_weights([self.param_shapes[s] for slots in self._cm_slots for s in slots])
-
 
 class SeparateFcBiasNet(ConvNetBase):
     """A convolutional classifier whose conv layers (``use_bias``) and output layer (``use_fc_bias``) decide

@@ -99,8 +99,7 @@ class LeNet(Classifier):
         self._load_init_weights(init_weights)
 
         if verbose:
-            cm_count = self.shapes_to_num_weights(
-                [self.param_shapes[s] for slots in self._cm_slots for s in slots])
+            cm_count = self._num_context_mod_weights()
             print(f'Creating a LeNet with {self.num_params} weights'
                   + (f' (including {cm_count} weights associated with context modulation)'
                      if self._use_context_mod else '') + '.'

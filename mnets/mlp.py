@@ -168,8 +168,7 @@ class MLP(nn.Module, BatchNormStatsMixin, MainNetInterface):
         self._load_init_weights(init_weights)
 
         if verbose:
-            cm_count = MainNetInterface.shapes_to_num_weights(
-                [self.param_shapes[s] for slots in self._cm_slots for s in slots])
+            cm_count = self._num_context_mod_weights()
             print(f'Creating an MLP with {self.num_params} weights'
                   + (f' (including {cm_count} weights associated with context modulation)'
                      if self._use_context_mod else '') + '.'

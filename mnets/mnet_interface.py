@@ -260,6 +260,12 @@ class MainNetInterface(ExternalWeightsMixin, ABC):
         for key in CONTEXT_MOD_DEFAULTS:
             setattr(self, f'_{key}', cm_kwargs[key])
 
+    def _num_context_mod_weights(self):
+        """Number of scalars in the context-mod tensors of :attr:`param_shapes`
+        (for the constructors' summaries; call after :meth:`_is_properly_setup`)."""
+        return self.shapes_to_num_weights([s for s, is_cm in zip(self._param_shapes, self._cm_slot_flags)
+                                           if is_cm])
+
     def _num_context_mod_shapes(self):
         """Number of :attr:`param_shapes` entries that belong to context-mod layers."""
         if self._context_mod_layers is None:

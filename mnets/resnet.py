@@ -95,7 +95,7 @@ class ResNet(ConvNetBase):
         self._load_init_weights(init_weights)
 
         if verbose:
-            cm_count = self._cm_weight_count()
+            cm_count = self._num_context_mod_weights()
             print(f'Creating a ResNet with {6 * n + 2} layers and {self.num_params} weights'
                   + (f' (including {cm_count} context-mod weights)' if cm_count else '') + '.'
                   + (' The network uses batchnorm.' if use_batch_norm else ''))

@@ -108,7 +108,7 @@ class ResNetIN(SeparateFcBiasNet):
         self._is_properly_setup()
 
         if verbose:
-            cm_count = self._cm_weight_count()
+            cm_count = self._num_context_mod_weights()
             print(f'Creating a "{self}" with {self.num_params} weights'
                   + (f' (including {cm_count} context-mod weights)' if cm_count else '') + '.'
                   + (' The network uses batchnorm.' if use_batch_norm else ''))

@@ -168,8 +168,7 @@ class SimpleRNN(nn.Module, MainNetInterface):
         self._load_init_weights(init_weights)
 
         if verbose:
-            cm_count = self.shapes_to_num_weights(
-                [s for s, d in zip(self.param_shapes, self.param_shapes_meta) if d['name'].startswith('cm_')])
+            cm_count = self._num_context_mod_weights()
             print(f'Creating a simple RNN with {self.num_params} weights'
                   + (f' (including {cm_count} weights associated with context modulation)'
                      if self._use_context_mod else '') + '.')
