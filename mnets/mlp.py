@@ -36,6 +36,27 @@ ACTIVATIONS = {
 #: stateless, so one instance can be shared by all networks.
 DEFAULT_ACTIVATION = torch.nn.ReLU()
 
+#: Activation modules known to act elementwise (so they may see any tensor layout).
+_ELEMENTWISE_MODULES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.GELU, nn.Softplus, nn.LeakyReLU, nn.SiLU,
+                        nn.Identity)
+
+
+_BLOCK_MASKS = {}
+
+
+def _block_mask(num_sets, like):
+    """The identity ``[K, 1, K, 1]`` (dtype and device of ``like``) that zeroes the off-diagonal blocks.
+
+    Cached per (K, dtype, device): it is needed in every batched forward, and creating a tensor costs as much
+    as the small layer it serves.
+    """
+    key = (num_sets, like.dtype, like.device)
+    mask = _BLOCK_MASKS.get(key)
+    if mask is None:
+        mask = torch.eye(num_sets, dtype=like.dtype, device=like.device).view(num_sets, 1, num_sets, 1)
+        _BLOCK_MASKS[key] = mask
+    return mask
+
 
 def resolve_activation(activation_fn, arg='activation_fn'):
     """Map ``activation_fn`` (``None``, a name in :data:`ACTIVATIONS` or a
@@ -272,6 +293,81 @@ class MLP(nn.Module, BatchNormStatsMixin, MainNetInterface):
         if self._out_fn is not None:
             return self._out_fn(h), h
         return h
+
+    #: Largest block-diagonal weight (entries) a layer of :meth:`forward_batch` builds; larger layers use one
+    #: batched matmul instead (see :meth:`_linear_batch`).
+    BLOCK_DIAG_MAX_ENTRIES = 1 << 16
+
+    def forward_batch(self, x, weights, distilled_params=None, condition=None, x_per_set=None):
+        """Evaluate ``K`` weight sets in one call (see ``MainNetInterface.forward_batch``).
+
+        A plain MLP (no context-mod, batchnorm, dropout, spectral norm or ``out_fn``, an elementwise
+        activation) given all of its weights with a leading ``K`` takes a direct path: the ``K`` sets'
+        layers as single 2-D matmuls on the layout ``[B, K * width]`` (:meth:`_linear_batch`). Everything
+        else goes through the generic ``torch.func.vmap`` over :meth:`forward`. Both give the same values.
+        """
+        if not self._plain_batch_ok(x, weights, distilled_params, condition, x_per_set):
+            return super().forward_batch(x, weights, distilled_params=distilled_params, condition=condition,
+                                         x_per_set=x_per_set)
+        num_sets = weights[0].shape[0]
+        if x.dim() == 3:
+            # [K, B, n_in] -> [B, K * n_in]: each set's input in its own column block.
+            h = x.transpose(0, 1).reshape(x.shape[1], -1)
+            shared_input = False
+        else:
+            h, shared_input = x, True
+        num_linear = len(self._fc_slots)
+        for l, (w_slot, b_slot) in enumerate(self._fc_slots):
+            bias = None if b_slot is None else weights[b_slot]
+            h = self._linear_batch(h, weights[w_slot], bias, shared_input and l == 0)
+            if l < num_linear - 1 and self._a_fun is not None:
+                h = self._a_fun(h)
+        return h.view(h.shape[0], num_sets, -1).transpose(0, 1)
+
+    def _plain_batch_ok(self, x, weights, distilled_params, condition, x_per_set):
+        """Whether :meth:`forward_batch` may take the direct path (decided from options and shapes only)."""
+        if (self._use_context_mod or self._use_batch_norm or self._use_spectral_norm or self._out_fn is not None
+                or (self._dropout_rate != -1 and self.training) or distilled_params is not None
+                or condition is not None):
+            return False
+        if self._a_fun is not None and not isinstance(self._a_fun, _ELEMENTWISE_MODULES) \
+                and self._a_fun not in ACTIVATIONS.values():
+            return False
+        if not isinstance(weights, (list, tuple)) or len(weights) != len(self._param_shapes) \
+                or not isinstance(x, torch.Tensor):
+            return False
+        if any(not isinstance(w, torch.Tensor) or list(w.shape[1:]) != list(shape) or w.shape[0] != weights[0].shape[0]
+               for w, shape in zip(weights, self._param_shapes)):
+            return False
+        per_set = x.dim() == 3 if x_per_set is None else x_per_set
+        expected_dim = 3 if per_set else 2
+        return x.dim() == expected_dim and (not per_set or x.shape[0] == weights[0].shape[0])
+
+    def _linear_batch(self, h, weight, bias, shared_input):
+        """One linear layer of ``K`` sets: ``h`` ``[B, K * n_in]`` (or ``[B, n_in]`` shared) -> ``[B, K * n_out]``.
+
+        A shared input meets the ``K`` weight matrices stacked to ``[K * n_out, n_in]`` in one matmul.
+        Otherwise the sets' matrices form the block-diagonal ``[K * n_out, K * n_in]``, built by one
+        broadcast product with the identity, so the layer is again one 2-D matmul. A batched matmul
+        (``bmm``) over ``K`` would be the natural op, but on CPU it splits the batch over the intra-op
+        thread pool, which costs more than the work for small layers (and far more on a busy machine);
+        2-D matmuls of this size run on one thread. Above :attr:`BLOCK_DIAG_MAX_ENTRIES` entries the
+        ``K``-fold redundant block-diagonal is no longer cheap and ``baddbmm`` is used.
+        """
+        num_sets, n_out, n_in = weight.shape
+        flat_bias = None if bias is None else bias.reshape(num_sets * n_out)
+        if shared_input:
+            return F.linear(h, weight.reshape(num_sets * n_out, n_in), flat_bias)
+        if num_sets * num_sets * n_out * n_in <= self.BLOCK_DIAG_MAX_ENTRIES:
+            block_diag = (weight.unsqueeze(2) * _block_mask(num_sets, weight)).reshape(num_sets * n_out,
+                                                                                     num_sets * n_in)
+            return F.linear(h, block_diag, flat_bias)
+        per_set = h.view(h.shape[0], num_sets, n_in).transpose(0, 1)
+        if bias is None:
+            out = torch.bmm(per_set, weight.transpose(1, 2))
+        else:
+            out = torch.baddbmm(bias.unsqueeze(1), per_set, weight.transpose(1, 2))
+        return out.transpose(0, 1).reshape(h.shape[0], num_sets * n_out)
 
     @staticmethod
     def _parse_condition(condition):

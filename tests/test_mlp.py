@@ -336,3 +336,50 @@ def test_batchnorm_condition_selects_checkpointed_stats():
     out0 = net(x, condition=0)
     assert torch.equal(out0, net(x, condition={'bn_stats_id': 0}))
     assert not torch.equal(out0, net(x, condition=1))
+
+
+@pytest.mark.parametrize('kwargs', [
+    {},
+    {'use_bias': False, 'activation_fn': 'tanh'},
+    {'hidden_layers': ()},
+    {'dropout_rate': 0.3},  # eval mode: dropout is the identity, the direct path applies
+])
+@pytest.mark.parametrize('per_set_input', [False, True])
+@pytest.mark.parametrize('block_diag', [True, False])
+def test_plain_forward_batch_equals_the_vmap_path(kwargs, per_set_input, block_diag, monkeypatch):
+    """The direct batched forward (2-D matmuls, block-diagonal or baddbmm) equals vmap over forward, with grads."""
+    from mnets.mnet_interface import MainNetInterface
+    options = {'hidden_layers': (4, 5), **kwargs}
+    net = contract.as_double(MLP(3, 2, no_weights=True, verbose=False, **options))
+    if not block_diag:
+        monkeypatch.setattr(net, 'BLOCK_DIAG_MAX_ENTRIES', 0)
+    gen = torch.Generator().manual_seed(0)
+    stack = [w.requires_grad_(True) for w in contract.random_weights(net, 3, generator=gen)]
+    x = torch.randn(3, 6, 3, dtype=torch.float64) if per_set_input else _x()
+    direct = net.forward_batch(x, stack)
+    generic = MainNetInterface.forward_batch(net, x, stack)
+    torch.testing.assert_close(direct, generic, **contract.TOL)
+    grads_direct = torch.autograd.grad(direct.pow(2).sum(), stack)
+    grads_generic = torch.autograd.grad(generic.pow(2).sum(), stack)
+    for a, b in zip(grads_direct, grads_generic):
+        torch.testing.assert_close(a, b, **contract.TOL)
+
+
+def test_plain_forward_batch_avoids_bmm_for_small_layers():
+    """Small layers run as 2-D matmuls: CPU bmm splits over the thread pool, slower than the work itself."""
+    net = MLP(1, 1, (10, 10), no_weights=True, verbose=False)
+    stack = contract.random_weights(net, 4, dtype=torch.float32)
+    with torch.autograd.profiler.profile() as prof:
+        net.forward_batch(torch.randn(50, 1), stack)
+    names = {event.name for event in prof.function_events}
+    assert not names & {'aten::bmm', 'aten::baddbmm'}, names
+
+
+def test_forward_batch_falls_back_to_vmap_when_not_plain():
+    """Options the direct path does not cover (here a non-elementwise activation) still give per-set results."""
+    net = contract.as_double(MLP(3, 2, (4,), activation_fn=lambda h: h / h.norm(dim=-1, keepdim=True),
+                                 no_weights=True, verbose=False))
+    stack = contract.random_weights(net, 3)
+    x = _x()
+    loop = torch.stack([net(x, weights=[t[k] for t in stack]) for k in range(3)])
+    torch.testing.assert_close(net.forward_batch(x, stack), loop, **contract.TOL)
