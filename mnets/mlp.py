@@ -41,6 +41,9 @@ _ELEMENTWISE_MODULES = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.ELU, nn.GELU, nn.Softpl
                         nn.Identity)
 
 
+#: Parameter-free activation modules and the functions they compute (used by the direct batched forward).
+_FUNCTIONAL_FORMS = {nn.ReLU: F.relu, nn.Tanh: torch.tanh, nn.Sigmoid: torch.sigmoid, nn.SiLU: F.silu}
+
 _BLOCK_MASKS = {}
 
 
@@ -317,11 +320,13 @@ class MLP(nn.Module, BatchNormStatsMixin, MainNetInterface):
         else:
             h, shared_input = x, True
         num_linear = len(self._fc_slots)
+        # nn.ReLU() and friends as their functional form: the module call costs more than these tiny layers.
+        activation = _FUNCTIONAL_FORMS.get(type(self._a_fun), self._a_fun)
         for l, (w_slot, b_slot) in enumerate(self._fc_slots):
             bias = None if b_slot is None else weights[b_slot]
             h = self._linear_batch(h, weights[w_slot], bias, shared_input and l == 0)
-            if l < num_linear - 1 and self._a_fun is not None:
-                h = self._a_fun(h)
+            if l < num_linear - 1 and activation is not None:
+                h = activation(h)
         return h.view(h.shape[0], num_sets, -1).transpose(0, 1)
 
     def _plain_batch_ok(self, x, weights, distilled_params, condition, x_per_set):
