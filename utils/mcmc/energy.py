@@ -13,9 +13,7 @@ chains, ``D`` dimensions). A single chain is the batch ``C = 1``. This module pr
 - random draws that follow one ``torch.Generator`` per chain when given, so that a batch of chains reproduces
   the chains run one by one.
 """
-import contextlib
 import math
-import time
 
 import torch
 
@@ -126,8 +124,8 @@ class PotentialEvaluator:
         if not callable(pot_energy_func):
             raise TypeError(f'pot_energy_func: expected a callable, got {type(pot_energy_func).__name__}')
         self.func = pot_energy_func
-        self.mode = None
-        self.num_threads = None
+        # A function that declares ``supports_batch`` (as nn_pot_energy's does) is trusted without probing.
+        self.mode = 'batched' if getattr(pot_energy_func, 'supports_batch', False) else None
 
     def _single(self, position):
         value = self.func(position)
@@ -156,8 +154,9 @@ class PotentialEvaluator:
 
     def value(self, positions):
         """The potentials ``[C]`` of ``positions`` ``[C, D]``, without a graph unless the input has one."""
-        num_chains = positions.shape[0]
-        if num_chains == 1:
+        if self.mode == 'batched':
+            return self.func(positions)
+        if positions.shape[0] == 1:
             return self._single(positions[0]).reshape(1)
         if self.mode is None:
             with torch.no_grad():
@@ -175,44 +174,6 @@ class PotentialEvaluator:
             values = self.value(positions)
             if not values.requires_grad:
                 raise ValueError('pot_energy_func: the potential does not depend differentiably on the position')
-            grad, = torch.autograd.grad(values.sum(), positions)
+            # d/dq of sum_c U(q_c): the chains are independent, so one backward gives every chain's gradient.
+            grad, = torch.autograd.grad(values, positions, grad_outputs=torch.ones_like(values))
         return values.detach(), grad
-
-    def calibrate_threads(self, positions, repeats=3):
-        """Pick the faster of the current intra-op thread count and one thread for batches like ``positions``.
-
-        A batch of small networks is many tiny batched matmuls; waking a thread pool for each can cost more
-        than the work (20x slower on a loaded 2-core machine), while a large network gains from the threads.
-        So it is measured once, on CPU, with the best of ``repeats`` timed calls each.
-        """
-        current = torch.get_num_threads()
-        if self.num_threads is not None or current == 1 or positions.device.type != 'cpu':
-            self.num_threads = current if self.num_threads is None else self.num_threads
-            return
-        timings = {}
-        for threads in (current, 1):
-            torch.set_num_threads(threads)
-            try:
-                self.value_and_grad(positions)
-                best = math.inf
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    self.value_and_grad(positions)
-                    best = min(best, time.perf_counter() - start)
-                timings[threads] = best
-            finally:
-                torch.set_num_threads(current)
-        self.num_threads = min(timings, key=timings.get)
-
-    @contextlib.contextmanager
-    def thread_setting(self):
-        """Run the enclosed sampling loop with the thread count chosen by :meth:`calibrate_threads`."""
-        previous = torch.get_num_threads()
-        if self.num_threads is None or self.num_threads == previous:
-            yield
-            return
-        torch.set_num_threads(self.num_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)

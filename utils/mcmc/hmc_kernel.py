@@ -182,12 +182,9 @@ def warmup_chains(chains, num_warmup, target_accept=0.8, adapt_mass=True):
     lead = chains[0]
     position, potential, grad = stack_state(chains)
     stepsize = torch.tensor([c.stepsize for c in chains], device=position.device, dtype=position.dtype)
-    if len(chains) > 1:
-        lead._evaluator.calibrate_threads(position)
-    with lead._evaluator.thread_setting():
-        position, potential, grad, stepsize, inv_mass, accept_mean = run_warmup(
-            position, potential, grad, stepsize, stack_inv_mass(chains), lead._transition, lead._evaluator,
-            chain_generators(chains), num_warmup, target_accept, adapt_mass)
+    position, potential, grad, stepsize, inv_mass, accept_mean = run_warmup(
+        position, potential, grad, stepsize, stack_inv_mass(chains), lead._transition, lead._evaluator,
+        chain_generators(chains), num_warmup, target_accept, adapt_mass)
     for index, (chain, eps, accept) in enumerate(zip(chains, stepsize.tolist(), accept_mean.tolist())):
         chain.stepsize = eps
         chain.warmup_acceptance = accept

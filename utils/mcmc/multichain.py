@@ -176,14 +176,11 @@ def _simulate_hmc_batch(chains, num_states):
     stepsize = stepsize.unsqueeze(1)
     inv_mass = stack_inv_mass(chains)
     generators = chain_generators(chains)
-    if len(chains) > 1:
-        lead._evaluator.calibrate_threads(position)
-    with lead._evaluator.thread_setting():
-        for _ in range(num_states):
-            out = lead._transition(position, potential, grad, stepsize, inv_mass, generators)
-            position, potential, grad = out.position, out.potential, out.grad
-            for index, chain in enumerate(chains):
-                chain._record(out, index)
+    for _ in range(num_states):
+        out = lead._transition(position, potential, grad, stepsize, inv_mass, generators)
+        position, potential, grad = out.position, out.potential, out.grad
+        for index, chain in enumerate(chains):
+            chain._record(out, index)
     for index, chain in enumerate(chains):
         chain._potential, chain._grad = potential[index:index + 1], grad[index:index + 1]
         chain._flush_log()

@@ -2,9 +2,9 @@ r"""Potential energies for Bayesian neural networks.
 
 For a network :math:`f(x; W)` with a likelihood :math:`p(y \mid f(x; W))` and prior :math:`p(W)`, posterior
 sampling needs :math:`U(W) = -\sum_n \log p(y_n \mid x_n, W) - \log p(W)` up to a constant. The returned
-potential takes a flat weight vector ``[D]`` **or a batch** ``[C, D]``: the batch is one ``torch.func.vmap``'d
-forward pass of the network (its ``forward`` is functional in the given weights), which is what lets many HMC
-chains share one call per leapfrog step.
+potential takes a flat weight vector ``[D]`` **or a batch** ``[C, D]``: the batch is one batched forward pass
+of the network (its ``forward_batch``, or ``torch.func.vmap`` over its functional ``forward``), which is what
+lets many HMC chains share one call per leapfrog step.
 """
 import math
 
@@ -24,6 +24,13 @@ def log_prob_standard_normal_prior(position, mean=0., std=1.):
         (torch.Tensor): scalar for ``[D]``, ``[C]`` for ``[C, D]``:
         :math:`\sum_d -\frac{(q_d - \mu_d)^2}{2 \sigma_d^2} - \log \sigma_d - \frac{1}{2} \log 2\pi`.
     """
+    if isinstance(mean, (int, float)) and isinstance(std, (int, float)):
+        # Python-number parameters: no tensors to create, the constant folded (this runs every leapfrog step).
+        if std <= 0:
+            raise ValueError(f'std: expected a positive value, got {std}')
+        centered = position if mean == 0 else position - mean
+        constant = position.shape[-1] * (math.log(std) + 0.5 * math.log(2 * math.pi))
+        return centered.pow(2).sum(-1).mul(-0.5 / std ** 2).sub(constant)
     std = torch.as_tensor(std, dtype=position.dtype, device=position.device)
     mean = torch.as_tensor(mean, dtype=position.dtype, device=position.device)
     z = (position - mean) / std
@@ -34,6 +41,13 @@ def _unflatten(flat, param_shapes):
     """Split a flat vector ``[D]`` into tensors of ``param_shapes`` (views, no copy)."""
     sizes = [math.prod(shape) for shape in param_shapes]
     return [chunk.view(shape) for chunk, shape in zip(torch.split(flat, sizes), param_shapes)]
+
+
+def _unflatten_batch(flat, param_shapes):
+    """Split positions ``[C, D]`` into tensors ``[C, *shape]`` of ``param_shapes`` (views, no copy)."""
+    sizes = [math.prod(shape) for shape in param_shapes]
+    num_chains = flat.shape[0]
+    return [chunk.view(num_chains, *shape) for chunk, shape in zip(torch.split(flat, sizes, dim=1), param_shapes)]
 
 
 def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_type='regression'):
@@ -74,9 +88,20 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
     num_params = sum(math.prod(shape) for shape in param_shapes)
     if nll_type == 'classification':
         targets = targets.long().reshape(-1)
+    else:
+        targets = targets.contiguous()
 
     def predict(flat):
         return net.forward(inputs, weights=_unflatten(flat, param_shapes))
+
+    forward_batch = getattr(net, 'forward_batch', None)
+
+    def predict_batch(flat):
+        # [C, D] -> [C, N, n_out]: the network's own batched forward when it has one (an MLP then runs all
+        # chains as a few 2-D matmuls), else vmap over the functional forward.
+        if forward_batch is not None:
+            return forward_batch(inputs, _unflatten_batch(flat, param_shapes), x_per_set=False)
+        return torch.func.vmap(predict)(flat)
 
     def nll(preds):
         # preds: [C, N, n_out] -> [C]
@@ -84,8 +109,8 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
             if preds[0].numel() != targets.numel():
                 raise ValueError(f'targets: expected {preds[0].numel()} entries (the outputs of the network), '
                                  f'got {targets.numel()}')
-            residual = preds - targets.reshape(preds.shape[1:])
-            return 0.5 * tau_pred * residual.pow(2).flatten(1).sum(1)
+            residual = preds - targets.view(preds.shape[1:])
+            return residual.square().sum(tuple(range(1, residual.ndim))).mul(0.5 * tau_pred)
         num_chains, num_samples = preds.shape[0], preds.shape[1]
         losses = F.cross_entropy(preds.reshape(num_chains * num_samples, -1), targets.repeat(num_chains),
                                  reduction='none')
@@ -103,6 +128,8 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
                              f'got {list(position.shape)}')
         if position.ndim == 1:
             return (nll(predict(position).unsqueeze(0)) - prior(position.unsqueeze(0)))[0]
-        return nll(torch.func.vmap(predict)(position)) - prior(position)
+        return nll(predict_batch(position)) - prior(position)
 
+    # Tells utils.mcmc.energy.PotentialEvaluator that [C, D] -> [C] is supported (no probing calls needed).
+    pot_energy.supports_batch = True
     return pot_energy
