@@ -73,7 +73,8 @@ class HnetMethod:
 
         # Targets h(e_j, theta*) of all previous tasks, frozen for the whole task (one batched forward).
         self.targets = get_current_targets(task_id, self.hnet) if task_id > 0 else None
-        params = list(self.hnet.unconditional_params) + [self.hnet.get_task_emb(task_id)]
+        # Only theta and the current task's embedding learn; earlier embeddings stay as they were.
+        params = list(self.hnet.unconditional_params) + [self.hnet.conditional_params[task_id]]
         self.optimizer = _adam(params, self.config)
 
     def train_step(self, task_id, x, y):

@@ -15,8 +15,9 @@ def build_parser():
                         show_momentum=False)
     cli_args.main_net_args(parser, allowed_nets=['mlp'], dmlp_arch='300,300', show_dropout_rate=False,
                            show_specnorm=False, show_batchnorm=False)
-    cli_args.hnet_args(parser, allowed_nets=['chunked_hmlp', 'hmlp'], dhmlp_arch='100,100', dcond_emb_size=32,
-                       dchmlp_chunk_size=4000, dchunk_emb_size=32, show_use_cond_chunk_embs=False,
+    parser.set_defaults(net_type='mlp')  # the only main network offered, so there is no --net_type option
+    cli_args.hnet_args(parser, allowed_nets=['chunked_hmlp', 'hmlp'], dhmlp_arch='100,150', dcond_emb_size=32,
+                       dchmlp_chunk_size=6000, dchunk_emb_size=32, show_use_cond_chunk_embs=False,
                        show_dropout_rate=False, show_specnorm=False, show_batchnorm=False)
     cli_args.init_args(parser, custom_option=False, show_hyper_fan_init=True)
     cli_args.eval_args(parser, dval_iter=250)
