@@ -3,7 +3,7 @@ import argparse
 
 from sims.common.cl_methods import METHODS
 from utils import cli_args
-from utils.cli_arg_types import nonneg_int, positive_float, positive_int
+from utils.cli_arg_types import nonneg_int, positive_float, positive_int, positive_int_or_minus_one
 
 
 def _unit_open(text):
@@ -27,7 +27,7 @@ def cl_experiment_args(parser, dmethod='hnet', dn_fisher=-1):
                              'Default: %(default)s.')
     agroup.add_argument('--ewc_gamma', type=_unit_open, default=1.0,
                         help='Decay of earlier Fisher estimates in online EWC. Default: %(default)s.')
-    agroup.add_argument('--n_fisher', type=int, default=dn_fisher,
+    agroup.add_argument('--n_fisher', type=positive_int_or_minus_one, default=dn_fisher,
                         help='Training samples used for the Fisher estimate; -1 = all. Default: %(default)s.')
     agroup.add_argument('--si_epsilon', type=positive_float, default=1e-3,
                         help='Damping of the SI importance normalisation. Default: %(default)s.')
@@ -46,6 +46,4 @@ def finish_parsing(parser, argv=None):
     """Parse ``argv`` and check option combinations; bad values end in a one-line usage error."""
     config = parser.parse_args(argv)
     cli_args.check_invalid_argument_usage(config, parser)
-    if config.method == 'hnet' and config.cl_scenario == 3 and getattr(config, 'split_head_cl3', False):
-        parser.error('option --split_head_cl3: the hypernetwork always infers the task and uses its head')
     return config
