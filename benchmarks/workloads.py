@@ -7,8 +7,8 @@ Run one workload in this process and print one JSON line::
 
 ``--impl project`` imports ``mnets``, ``hnets``, ``utils`` from this checkout; ``--impl hypnettorch`` imports the
 same names with the ``hypnettorch.`` prefix. Workloads W1-W6 are those of the neutral referee
-``shared/bench/peer_bench.py`` (same shapes, seeds and call sequences); W7 trains split MNIST end to end with a
-hypernetwork in the style of hypnettorch's hypercl example (same networks, batch size and iterations in both).
+``shared/bench/peer_bench.py`` (same shapes, seeds and call sequences); W7 trains split MNIST end to end: hnetkit's
+experiment script against a hypercl-style loop on hypnettorch (same networks, batch size and iterations).
 ``--size`` scales one dimension for the sweeps: samples (W3), previous tasks (W4), chains (W5),
 iterations per task (W7).
 """
@@ -201,37 +201,71 @@ def _split_mnist(device, num_train):
     return tasks
 
 
-@workload('W7', 200, 'run', 'split MNIST end to end: MLP 100-100 from a ChunkedHMLP, output regularizer '
-                             '(size: iterations per task)')
-def build_w7(imp, size, device):
+# Settings of the split MNIST experiment's defaults (sims/split_mnist): MLP 100-100 from a ChunkedHMLP
+# (chunks of 4000, trunk 100-100, task and chunk embeddings of 32), Adam lr 1e-3, batch 128, beta 0.01.
+W7_SETTINGS = dict(batch_size=128, lr=1e-3, beta=0.01, chunk_size=4000, emb_size=32)
+
+
+def _w7_hypnettorch(imp, size, device):
+    """hypercl-style training loop on hypnettorch's public API: per task, Adam on the hypernetwork with the
+    output regularizer towards the targets of all previous tasks; after each task, test accuracy on all tasks
+    seen so far (one hypernetwork forward per task, as hypercl does)."""
     MLP, ChunkedHMLP = imp('mnets.mlp').MLP, imp('hnets.chunked_mlp_hnet').ChunkedHMLP
     hreg = imp('utils.hnet_regularizer')
-    tasks = _split_mnist(device, 60000)
-    batch_size, beta = 32, 0.01
+    cfg = W7_SETTINGS
 
     def step():
         torch.manual_seed(0)
+        tasks = _split_mnist(device, 60000)
         mnet = MLP(n_in=784, n_out=2, hidden_layers=[100, 100], no_weights=True, verbose=False).to(device)
-        hnet = ChunkedHMLP(mnet.param_shapes, chunk_size=7000, chunk_emb_size=32, cond_in_size=32,
-                           layers=[100, 100], num_cond_embs=5, verbose=False).to(device)
+        hnet = ChunkedHMLP(mnet.param_shapes, chunk_size=cfg['chunk_size'], chunk_emb_size=cfg['emb_size'],
+                           cond_in_size=cfg['emb_size'], layers=[100, 100], num_cond_embs=len(tasks),
+                           verbose=False).to(device)
         gen = torch.Generator(device=device).manual_seed(0)
         for t, (x, y, _, _) in enumerate(tasks):
             targets = hreg.get_current_targets(t, hnet) if t > 0 else None
-            opt = torch.optim.Adam(hnet.parameters(), lr=1e-3)
+            opt = torch.optim.Adam(hnet.parameters(), lr=cfg['lr'])
             for _ in range(size):
-                idx = torch.randint(0, len(x), (batch_size,), generator=gen, device=device)
+                idx = torch.randint(0, len(x), (cfg['batch_size'],), generator=gen, device=device)
                 opt.zero_grad()
-                weights = hnet.forward(cond_id=t)
-                loss = F.cross_entropy(mnet.forward(x[idx], weights=weights), y[idx])
+                loss = F.cross_entropy(mnet.forward(x[idx], weights=hnet.forward(cond_id=t)), y[idx])
                 if t > 0:
-                    loss = loss + beta * hreg.calc_fix_target_reg(hnet, t, targets=targets)
+                    loss = loss + cfg['beta'] * hreg.calc_fix_target_reg(hnet, t, targets=targets)
                 loss.backward()
                 opt.step()
-        with torch.no_grad():
-            accs = [(mnet.forward(xt, weights=hnet.forward(cond_id=t)).argmax(1) == yt).float().mean()
-                    for t, (_, _, xt, yt) in enumerate(tasks)]
+            with torch.no_grad():
+                accs = [(mnet.forward(xt, weights=hnet.forward(cond_id=j)).argmax(1) == yt).float().mean()
+                        for j, (_, _, xt, yt) in enumerate(tasks[:t + 1])]
         step.accuracy = float(torch.stack(accs).mean())
-    return step, 1
+    return step
+
+
+def _w7_project(size, device):
+    """The split MNIST experiment itself (sims/split_mnist/train.py) with the same settings: it also writes
+    its logs, figure, results and checkpoints, and evaluates CL3 as well, so it does strictly more work."""
+    import tempfile
+
+    from sims.split_mnist.train import main as split_mnist_main
+    cfg = W7_SETTINGS
+
+    def step():
+        with tempfile.TemporaryDirectory() as out_dir:
+            results = split_mnist_main([
+                '--n_iter', str(size), '--batch_size', str(cfg['batch_size']), '--lr', str(cfg['lr']),
+                '--beta', str(cfg['beta']), '--chmlp_chunk_size', str(cfg['chunk_size']),
+                '--chunk_emb_size', str(cfg['emb_size']), '--cond_emb_size', str(cfg['emb_size']),
+                '--mlp_arch', '100,100', '--hmlp_arch', '100,100', '--out_dir', out_dir, '--overwrite'] +
+                (['--use_cuda'] if device.startswith('cuda') else []))
+        step.accuracy = float(results['final_mean_acc']) / 100  # the sim reports percent
+    return step
+
+
+@workload('W7', 500, 'run', 'split MNIST end to end, 5 tasks: hnetkit\'s sim vs a hypercl-style loop on '
+                             'hypnettorch, same networks/batch/iterations (size: iterations per task)')
+def build_w7(imp, size, device):
+    if imp('mnets.mlp').__name__.startswith('hypnettorch.'):
+        return _w7_hypnettorch(imp, size, device), 1
+    return _w7_project(size, device), 1
 
 
 def run(impl, name, size=None, device='cpu', reps=3, count=False):
