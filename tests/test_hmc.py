@@ -147,15 +147,30 @@ def test_leapfrog_reversible_and_second_order():
     assert torch.allclose(qb[0], qb[1])
 
 
-def test_batched_chains_equal_chains_one_by_one():
+def test_jittered_step_size_recovers_moments():
+    # A correlated target with a step-size jitter of +-50 % per transition and chain: still exact.
+    mean, cov = TARGETS['correlated']
+    gens = [torch.Generator().manual_seed(30 + i) for i in range(4)]
+    init = [mean + torch.randn(len(mean), generator=g) for g in gens]
+    sampler = hmc.MultiChainHMC(init, gaussian_potential(mean, cov), stepsize=0.1, num_steps=5, generator=gens,
+                                stepsize_jitter=0.5)
+    sampler.warmup(150)
+    sampler.simulate_chains(400)
+    assert_moments(stack_chains(sampler.chains), mean, cov)
+
+
+@pytest.mark.parametrize('jitter', [0., 0.5])
+def test_batched_chains_equal_chains_one_by_one(jitter):
     mean, cov = TARGETS['badly_scaled']
     pot = gaussian_potential(mean, cov)
     init = [torch.randn(3) for _ in range(3)]
     batched = hmc.MultiChainHMC([i.clone() for i in init], pot, stepsize=0.05, num_steps=4,
-                                generator=[torch.Generator().manual_seed(s) for s in range(3)])
+                                generator=[torch.Generator().manual_seed(s) for s in range(3)],
+                                stepsize_jitter=jitter)
     batched.simulate_chains(30)
     for s, start in enumerate(init):
-        alone = hmc.HMC(start.clone(), pot, stepsize=0.05, num_steps=4, generator=torch.Generator().manual_seed(s))
+        alone = hmc.HMC(start.clone(), pot, stepsize=0.05, num_steps=4, generator=torch.Generator().manual_seed(s),
+                        stepsize_jitter=jitter)
         alone.simulate_chain(30)
         assert torch.allclose(torch.stack(alone.position_trajectory),
                               torch.stack(batched.chains[s].position_trajectory), atol=1e-5)
@@ -260,6 +275,9 @@ def test_bad_input_raises_clear_errors():
             hmc.leapfrog(torch.zeros(3), torch.zeros(3), bad, 1, 1., pot)
     with pytest.raises(ValueError, match='num_steps'):
         hmc.HMC(torch.zeros(3), pot, num_steps=0)
+    for bad in (-0.1, 1., math.nan):
+        with pytest.raises(ValueError, match='stepsize_jitter'):
+            hmc.HMC(torch.zeros(3), pot, stepsize_jitter=bad)
     with pytest.raises(ValueError, match='proposal_std'):
         hmc.MCMC(torch.zeros(3), pot, proposal_std=0.)
     with pytest.raises(ValueError, match='initial_positions'):

@@ -24,11 +24,12 @@ mean over the tree), ``accepted`` / ``divergent`` ``[C]`` bool, ``kinetic`` ``[C
 
 
 def hmc_transition(position, potential, grad, stepsize, num_steps, inv_mass, evaluator, generators=None,
-                   divergence_threshold=1000.):
-    """One HMC transition of ``C`` chains at once.
+                   divergence_threshold=1000., stepsize_jitter=0.):
+    r"""One HMC transition of ``C`` chains at once.
 
-    Random draws per chain, in this order: the momentum, then the acceptance uniform — so a chain with its own
-    generator follows the same stream whether it runs alone or in a batch.
+    Random draws per chain, in this order: the momentum, the step-size jitter (only when ``stepsize_jitter > 0``),
+    then the acceptance uniform — so a chain with its own generator follows the same stream whether it runs
+    alone or in a batch.
 
     Args:
         position, potential, grad (torch.Tensor): the current state ``[C, D]``, ``[C]``, ``[C, D]``.
@@ -38,12 +39,19 @@ def hmc_transition(position, potential, grad, stepsize, num_steps, inv_mass, eva
         evaluator (PotentialEvaluator): the potential.
         generators (list, optional): one generator per chain (entries may be None: global stream).
         divergence_threshold (float): energy error above which a proposal counts as divergent.
+        stepsize_jitter (float): in ``[0, 1)``; each chain's step size is drawn per transition from
+            :math:`\epsilon\,\mathcal{U}(1 - j, 1 + j)` (Neal 2011, sec. 5.4.2.2): the trajectory length
+            varies, so no chain keeps returning near where it started when ``L \epsilon`` hits a period of the
+            target. The draw does not depend on the state, so detailed balance holds for each drawn value.
 
     Returns:
         (Transition)
     """
     momentum = inv_mass.sample_momentum(position, generators)
     kinetic0 = inv_mass.kinetic(momentum)
+    if stepsize_jitter > 0.:
+        spread = 2. * uniform(position.shape[0], position, generators) - 1.
+        stepsize = stepsize * (1. + stepsize_jitter * spread).unsqueeze(1)
     new_q, new_p, new_u, new_grad = integrate(position, momentum, grad, stepsize, num_steps, inv_mass, evaluator)
     kinetic1 = inv_mass.kinetic(new_p)
     energy_error = (new_u + kinetic1) - (potential + kinetic0)
@@ -81,12 +89,14 @@ class HMC(MarkovChain):
         logger, log_interval, writer, writer_tag, thin, stream_dir, generator: see
             :class:`utils.mcmc.chain.MarkovChain`.
         divergence_threshold (float): energy error that counts a proposal as divergent.
+        stepsize_jitter (float): in ``[0, 1)``: draw each transition's step size from
+            ``stepsize * U(1 - jitter, 1 + jitter)`` (see :func:`hmc_transition`); 0 keeps it fixed.
     """
     _tag = 'hmc'
 
     def __init__(self, initial_position, pot_energy_func, stepsize=.02, num_steps=1, inv_mass=1., logger=None,
                  log_interval=100, writer=None, writer_tag='', thin=1, stream_dir=None, generator=None,
-                 divergence_threshold=1000.):
+                 divergence_threshold=1000., stepsize_jitter=0.):
         super().__init__(initial_position, pot_energy_func, logger=logger, log_interval=log_interval,
                          writer=writer, writer_tag=writer_tag, thin=thin, stream_dir=stream_dir,
                          generator=generator)
@@ -94,6 +104,10 @@ class HMC(MarkovChain):
         self._set_num_steps(num_steps)
         _check_finite_positive('divergence_threshold', divergence_threshold)
         self._divergence_threshold = divergence_threshold
+        if isinstance(stepsize_jitter, bool) or not isinstance(stepsize_jitter, (int, float)) \
+                or not 0. <= stepsize_jitter < 1.:
+            raise ValueError(f'stepsize_jitter: expected a number in [0, 1), got {stepsize_jitter!r}')
+        self._stepsize_jitter = float(stepsize_jitter)
         self._inv_mass = InverseMass(inv_mass, self._position.numel()).to(self._position)
         self._potential, self._grad = initial_state(self)
         self.warmup_acceptance = None
@@ -134,7 +148,7 @@ class HMC(MarkovChain):
 
     def _transition(self, position, potential, grad, stepsize, inv_mass, generators):
         return hmc_transition(position, potential, grad, stepsize, self._num_steps, inv_mass, self._evaluator,
-                              generators, self._divergence_threshold)
+                              generators, self._divergence_threshold, self._stepsize_jitter)
 
     def _record(self, out, index):
         """Commit chain ``index`` of the batched transition ``out``."""

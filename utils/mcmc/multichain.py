@@ -121,7 +121,7 @@ class MultiChainHMC:
         groups = {}
         for index in indices:
             chain = self._chains[index]
-            key = (id(chain._evaluator.func), chain.num_steps, chain._divergence_threshold,
+            key = (id(chain._evaluator.func), chain.num_steps, chain._divergence_threshold, chain._stepsize_jitter,
                    id(chain._inv_mass) if chain._inv_mass.dense else 'diag')
             groups.setdefault(key, []).append(chain)
         return list(groups.values())
