@@ -14,7 +14,25 @@ warm-up/burn-in and sampling. Prints one JSON line per sampler with
   is mostly a mixing-between-modes figure),
 - ``ess_pred_min``: the minimum over 5 inputs of the ESS of the network's output f(x; W), the quantity whose
   mean is the posterior-predictive mean a researcher reports,
-- ``*_per_s``: those divided by the wall time, and ``rhat_pred_max`` (split R-hat of those outputs).
+- ``*_per_s``: those divided by the wall time, and ``rhat_pred_max`` (split R-hat of those outputs),
+- ``fit_rmse_*``: the RMS residual of the kept states on the training data. The likelihood's sigma is 0.1, so
+  posterior states fit to ~0.1. This is the check that the sampler samples the posterior at all.
+
+Read the hypnettorch row with that check. Its NUTS draws the slice variable as ``u = rand() * exp(-U - K)`` in
+float32, which underflows to 0 once U + K > ~104 (here U + K > 200 in every state): ``log u = -inf``, so every
+leapfrog point lies in the slice, the Delta_max divergence test never fires, and the next state is drawn
+uniformly from the trajectory whatever its energy error — there is no Metropolis correction. At its fixed
+step 1e-2 (about 5x the unit-mass step that gives 0.8 acceptance in equilibrium, ~0.002) the chains then sit
+far from the posterior (fit RMSE ~0.7 instead of ~0.1) where large gradients make trajectories U-turn after a
+few steps: its trees are short because of that bug, and its high prediction ESS measures a fast random walk
+over bad fits, not posterior samples. At equal step size (1e-2) and unit mass, hnetkit's trees are shorter
+than hypnettorch's (mean depth ~3 vs ~4 from the same start); hnetkit's NUTS builds long trees (depth cap 8 on
+every transition) because the step size that reaches 0.8 acceptance on this posterior is small (0.003-0.006
+with the adapted diagonal mass), i.e. the posterior is stiff even after diagonal preconditioning.
+
+The recommended hnetkit sampler here is batched multi-chain HMC (all chains in one potential call per
+leapfrog step; 4 chains cost ~1.2x one chain) with an adapted step size and mass, 100 leapfrog steps and a
++-50 % step-size jitter (which about doubles the prediction ESS over a fixed step).
 """
 import argparse
 import importlib
@@ -33,6 +51,11 @@ parser.add_argument('--impl', required=True, choices=['project', 'hypnettorch'])
 parser.add_argument('--warmup', type=int, default=100, help='warm-up (hnetkit) / burn-in (hypnettorch) iterations')
 parser.add_argument('--samples', type=int, default=200, help='kept states per chain')
 parser.add_argument('--chains', type=int, default=4)
+parser.add_argument('--samplers', default='hmc,nuts', help='hnetkit samplers to run, comma-separated')
+parser.add_argument('--hmc_steps', type=int, default=100, help='hnetkit HMC: leapfrog steps per transition')
+parser.add_argument('--hmc_jitter', type=float, default=0.5,
+                    help='hnetkit HMC: stepsize_jitter (step size drawn from eps * U(1 - j, 1 + j) per transition)')
+parser.add_argument('--nuts_depth', type=int, default=8, help='hnetkit NUTS: max_tree_depth')
 args = parser.parse_args()
 prefix = 'hypnettorch.' if args.impl == 'hypnettorch' else ''
 MLP = importlib.import_module(prefix + 'mnets.mlp').MLP
@@ -58,7 +81,21 @@ def predictions(samples):
     return torch.stack(outs).view(samples.shape[0], samples.shape[1], -1)
 
 
-def report(name, chains, seconds):
+def training_fit(samples):
+    """Root-mean-square residual on the training data, per kept state ``[C, N]``.
+
+    The posterior's likelihood has sigma = tau_pred^(-1/2) = 0.1, so states from the posterior fit to about
+    0.1; a sampler that is not sampling the posterior (e.g. one whose energy exploded) shows up here, where
+    an ESS alone would not: a chain that jumps between far-apart bad states has a HIGH ESS.
+    """
+    flat = samples.reshape(-1, samples.shape[-1])
+    with torch.no_grad():
+        outs = torch.stack([net.forward(xs, weights=[t.view(s) for t, s in zip(torch.split(q, sizes), shapes)])
+                            for q in flat])
+    return (outs - ys).square().mean((1, 2)).sqrt().view(samples.shape[0], samples.shape[1])
+
+
+def report(name, chains, seconds, extra=None):
     # The last `samples` states of each chain (for both implementations the trajectories hold more).
     samples = torch.stack([torch.stack([p.detach() for p in c.position_trajectory[-args.samples:]])
                            for c in chains])
@@ -70,6 +107,10 @@ def report(name, chains, seconds):
            'ess_param_median': round(float(ess_param.median()), 1),
            'ess_pred_min': round(float(ess_pred.min()), 1),
            'rhat_pred_max': round(float(split_rhat(preds).max()), 3)}
+    fit = training_fit(samples)
+    row['fit_rmse_median'] = round(float(fit.median()), 4)
+    row['fit_rmse_max_per_chain'] = [round(float(v), 4) for v in fit.max(1).values]
+    row.update(extra or {})
     for key in ('ess_param_min', 'ess_param_median', 'ess_pred_min'):
         row[key + '_per_s'] = round(row[key] / seconds, 3)
     print(json.dumps(row), flush=True)
@@ -81,9 +122,17 @@ if args.impl == 'hypnettorch':
     mc.simulate_chains(args.warmup + args.samples)
     report('nuts', mc.chains, time.perf_counter() - start)
 else:
-    for chain_type, kwargs in (('nuts', {'max_tree_depth': 8}), ('hmc', {'num_steps': 30})):
+    configs = {'nuts': {'max_tree_depth': args.nuts_depth}, 'hmc': {'num_steps': args.hmc_steps,
+                                                                 'stepsize_jitter': args.hmc_jitter}}
+    for chain_type in args.samplers.split(','):
         start = time.perf_counter()
-        mc = hmc.MultiChainHMC([i.clone() for i in init], pe, chain_type=chain_type, stepsize=1e-2, **kwargs)
+        mc = hmc.MultiChainHMC([i.clone() for i in init], pe, chain_type=chain_type, stepsize=1e-2,
+                               **configs[chain_type])
         mc.warmup(args.warmup)
         mc.simulate_chains(args.samples)
-        report(chain_type, mc.chains, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        extra = {'stepsize': [round(c.stepsize, 5) for c in mc.chains], **configs[chain_type]}
+        if chain_type == 'nuts':
+            depths = [d for c in mc.chains for d in c.tree_depths]
+            extra['mean_tree_depth'] = round(sum(depths) / len(depths), 2)
+        report(chain_type, mc.chains, seconds, extra)
