@@ -7,10 +7,13 @@
 * :class:`MnetMethod` -- one main network trained directly: ``fine_tune`` (no protection), ``from_scratch``
   (a fresh network per task, each task evaluated with its own), ``ewc``/``online_ewc`` (diagonal-Fisher
   quadratic penalty) and ``si`` (Synaptic Intelligence path-integral importances).
+* :class:`HATMethod` -- Hard Attention to the Task (Serra et al., ICML 2018): one multi-head MLP whose hidden
+  units are gated per task by almost-binary masks ``sigma(s * e_t)``; weights between units that earlier tasks
+  use get no gradient, so those tasks' outputs stay exactly as they were. Needs the task identity at test time.
 
 Interface: ``start_task(t)``, ``train_step(t, x, y) -> loss`` (detached tensor, no host sync),
 ``end_task(t, data)``, ``task_logits(t, x)`` (logits of task ``t``'s classes given the task identity),
-``stacked_task_logits(x, num_tasks)`` (hnet only: ``[K, B, c]`` under every task's weights) and
+``stacked_task_logits(x, num_tasks)`` (hnet and hat: ``[K, B, c]`` under every task's weights or masks) and
 ``state_dict``/``load_state_dict`` for checkpoints.
 """
 import math
@@ -21,9 +24,9 @@ from torch import nn
 
 from utils.sim_utils import get_hypernet, get_mnet_model
 
-__all__ = ['HnetMethod', 'MnetMethod', 'make_method', 'METHODS']
+__all__ = ['HnetMethod', 'MnetMethod', 'HATMethod', 'make_method', 'METHODS']
 
-METHODS = ['hnet', 'ewc', 'online_ewc', 'si', 'fine_tune', 'from_scratch']
+METHODS = ['hnet', 'ewc', 'online_ewc', 'si', 'fine_tune', 'from_scratch', 'hat']
 
 
 class _TaskOptimizer:
@@ -228,7 +231,116 @@ class MnetMethod:
         self.snapshots = [list(ws) for ws in state['snapshots']]
 
 
+class HATMethod:
+    r"""HAT on a multi-head MLP: task ``t`` reads outputs ``[t*c, (t+1)*c)`` and gates hidden layer ``l`` by
+    ``a^t_l = sigma(s e^t_l)`` (the context-mod gains of the MLP carry the masks, after the activation).
+
+    Within a task, ``s`` climbs from ``1/s_max`` to ``s_max`` over the ``B = ceil(N_t / batch_size)`` batches of
+    each pass over the task's training data (:func:`utils.hat.s_schedule`) and evaluation uses ``s_max``. The
+    loss is ``CE + c * R`` with the mask sparsity regularizer ``R`` (:class:`utils.hat.HATMaskSparsityReg`,
+    ``c = --hat_lambda``). After ``backward()`` the gradient of every weight between units used by earlier
+    tasks is multiplied by ``1 - min(a^{<t}_i, a^{<t}_j)`` (old heads count as used output units), the
+    embedding gradients are compensated for the slope, and after the step embeddings are clamped to +-6. At
+    the end of a task its masks at ``s_max`` join the cumulative masks ``a^{<=t} = max(a^{<t}, a^t)``.
+
+    A fresh Adam per task with zero weight decay: a gradient of exactly 0 then never moves a frozen weight
+    (Adam's moments stay 0), whereas weight decay or carried-over moments would. Adam's step is invariant to
+    a constant scale of a weight's gradient, so a nearly-but-not-fully used unit (``a^{<t} = 1 - 1e-5``) would
+    still take full-size steps; the step itself is therefore scaled by the same factor
+    ``1 - min(a^{<t}_i, a^{<t}_j)``, which gives Adam the meaning the factor has for SGD.
+    """
+
+    uses_task_inference = True
+
+    def __init__(self, config, data, device):
+        from utils.hat import HATMasks, HATMaskSparsityReg
+
+        self.config, self.device, self.data = config, device, data
+        self.c = data.classes_per_task
+        self.n_out = self.c * data.num_tasks
+        self.mnet = get_mnet_model(config, 'mlp', data.in_shape_for('mlp'), [self.n_out], device,
+                                   use_context_mod=True, context_mod_no_weights=True,
+                                   no_last_layer_context_mod=True, context_mod_post_activation=True)
+        hidden = [w.shape[0] for w in self.mnet.layer_weight_tensors[:-1]]
+        self.hat = HATMasks(data.num_tasks, hidden, s_max=config.hat_smax).to(device)
+        self.sparsity_reg = HATMaskSparsityReg(config.hat_lambda)
+        self.modules = nn.ModuleDict({'mnet': self.mnet, 'hat': self.hat})
+
+    def start_task(self, task_id):
+        self.batches_per_epoch = -(-self.data.num_train(task_id) // self.config.batch_size)
+        self.step_in_task = 0
+        # Output units of earlier tasks' heads are "used": their incoming weights from used units freeze.
+        self.used_heads = (torch.arange(self.n_out, device=self.device) < task_id * self.c).float()
+        params = list(self.mnet.internal_params) + list(self.hat.task_embs)
+        self.optimizer = _adam(params, self.config)
+        self.masked_params, self.step_factors = self._step_factors()
+
+    def _step_factors(self):
+        """Every layer weight and bias with its factor ``1 - min(a^{<t}_i, a^{<t}_j)`` (constant per task)."""
+        from utils.hat import weight_grad_multiplier
+
+        weights, biases = self.mnet.layer_weight_tensors, self.mnet.layer_bias_vectors
+        unit_prev = self.hat.prev_masks + [self.used_heads]
+        params, factors = [], []
+        for l, (weight, bias) in enumerate(zip(weights, biases)):
+            params.append(weight)
+            factors.append(weight_grad_multiplier(unit_prev[l], unit_prev[l - 1] if l > 0 else None,
+                                                  weight.shape))
+            if bias is not None:
+                params.append(bias)
+                factors.append(1.0 - unit_prev[l])
+        return params, factors
+
+    def train_step(self, task_id, x, y):
+        from utils.hat import s_schedule
+
+        s = s_schedule(self.step_in_task % self.batches_per_epoch, self.batches_per_epoch, self.hat.s_max)
+        self.step_in_task += 1
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = self.mnet(x, weights={'mod_weights': self.hat.context_mod_weights(task_id, s)})
+        lo, hi = task_id * self.c, (task_id + 1) * self.c
+        reg, _ = self.sparsity_reg(self.hat.get_masks(task_id, s), self.hat.prev_masks)
+        loss = F.cross_entropy(logits[:, lo:hi], y) + reg
+        loss.backward()
+        self.hat.adjust_grads_(self.mnet.layer_weight_tensors, self.mnet.layer_bias_vectors, s,
+                               out_prev=self.used_heads)
+        before = [p.detach().clone() for p in self.masked_params]
+        self.optimizer.step()
+        with torch.no_grad():
+            for param, start, factor in zip(self.masked_params, before, self.step_factors):
+                param.copy_(start.addcmul_(param - start, factor))
+        self.hat.clamp_embeddings_()
+        return loss.detach()
+
+    def end_task(self, task_id, data):
+        self.hat.update_cumulative_masks(task_id)
+
+    @torch.no_grad()
+    def task_logits(self, task_id, x):
+        logits = self.mnet(x, weights={'mod_weights': self.hat.context_mod_weights(task_id)})
+        return logits[:, task_id * self.c:(task_id + 1) * self.c]
+
+    @torch.no_grad()
+    def stacked_task_logits(self, x, num_tasks):
+        """Logits ``[K, B, c]`` of ``x`` under the masks (at ``s_max``) and head of tasks ``0..K-1``, in one
+        batched forward over the K mask sets."""
+        mod_weights = []
+        for masks in self.hat.get_masks(list(range(num_tasks))):  # per layer [K, N_l]: gain, zero shift
+            mod_weights.extend([masks, torch.zeros_like(masks)])
+        logits = self.mnet.forward_batch(x, mod_weights)  # [K, B, T*c]
+        heads = logits[:, :, :num_tasks * self.c].reshape(num_tasks, x.shape[0], num_tasks, self.c)
+        return heads.diagonal(dim1=0, dim2=2).permute(2, 0, 1)
+
+    def state_dict(self):
+        return {'modules': self.modules.state_dict()}
+
+    def load_state_dict(self, state):
+        self.modules.load_state_dict(state['modules'])
+
+
 def make_method(config, data, device):
     if config.method == 'hnet':
         return HnetMethod(config, data, device)
+    if config.method == 'hat':
+        return HATMethod(config, data, device)
     return MnetMethod(config, data, device)

@@ -7,8 +7,8 @@ checkpoint ``checkpoints/cl_state`` (overwritten atomically after each task; ``-
 
 ``acc[i][j]`` is the test accuracy (%) on task ``j`` after training tasks ``0..i`` (``None`` for ``j > i``).
 CL1 uses the task identity. CL3 infers it: for the hypernetwork, the task whose weights give the
-lowest-entropy prediction ``argmin_k H(softmax(f(x; h(e_k))))``; for a single network, the argmax over the
-logits of all classes seen so far.
+lowest-entropy prediction ``argmin_k H(softmax(f(x; h(e_k))))`` (for HAT likewise over each task's masks and
+head); for a single network, the argmax over the logits of all classes seen so far.
 """
 import json
 import os

@@ -1,9 +1,10 @@
-"""Split MNIST with a task-conditioned hypernetwork (or EWC, SI, fine-tuning, from-scratch baselines).
+"""Split MNIST with a task-conditioned hypernetwork (or EWC, SI, HAT, fine-tuning, from-scratch baselines).
 
     python sims/split_mnist/train.py                      # defaults: hypernetwork, CL1, MLP 100-100
     python sims/split_mnist/train.py --net_type lenet
     python sims/split_mnist/train.py --cl_scenario 3      # task identity inferred by prediction entropy
     python sims/split_mnist/train.py --use_cuda
+    python sims/split_mnist/train.py --method hat         # HAT unit masks (task identity given, CL1 only)
 
 Writes config.json, results.json, acc_matrix.png, tensorboardX logs and a checkpoint to --out_dir.
 """
