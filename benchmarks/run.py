@@ -55,7 +55,10 @@ def measure(impl, workload, size, device, reps, count=False, timeout=900):
     if count:
         cmd.append('--count')
     env = dict(os.environ, PYTHONPATH=REPO)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {'impl': impl, 'workload': workload, 'size': size, 'error': f'timed out after {timeout} s'}
     if proc.returncode != 0:
         return {'impl': impl, 'workload': workload, 'size': size,
                 'error': proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'failed'}
@@ -124,6 +127,9 @@ def print_table(rows, ceilings):
               f"{_fmt_time(row.get('hypnettorch')):<32}{ratio}  {roof_cols}")
         for impl, err in row['errors'].items():
             print(f'    {impl} failed: {err}')
+        accs = {k[len('accuracy_'):]: v for k, v in row.items() if k.startswith('accuracy_')}
+        if accs:
+            print('    final accuracy: ' + ', '.join(f'{impl} {acc * 100:.2f} %' for impl, acc in accs.items()))
     print('times are per unit: W1/W2 per train step, W3 per 1000 samples, W4 per call, '
           'W5 per 100 states, W6 per 20 states, W7 per run')
 
@@ -187,9 +193,21 @@ def main(argv=None):
     ceilings = measure_ceilings(args.device)
     started = time.time()
     rows = []
+    os.makedirs(args.out, exist_ok=True)
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    json_path = os.path.join(args.out, f'bench-{stamp}.json')
+
+    def save():
+        """Write what is measured so far (atomically), so an interrupted run keeps its finished rows."""
+        with open(json_path + '.tmp', 'w') as f:
+            json.dump({'ceilings': ceilings, 'device': args.device, 'rounds': args.rounds, 'rows': rows,
+                       'seconds': time.time() - started}, f, indent=1)
+        os.replace(json_path + '.tmp', json_path)
+
     for name in selected:
         samples, errors, extra = compare(name, None, impls, args.rounds, args.device, args.reps)
         rows.append(summarize(name, samples, errors, extra, ceilings))
+        save()
         print(f'{name} done ({time.time() - started:.0f} s)', flush=True)
     if not args.no_sweep:
         for name, sizes in SWEEPS.items():
@@ -200,6 +218,7 @@ def main(argv=None):
                 row = summarize(name, samples, errors, extra, ceilings)
                 row['sweep'] = True
                 rows.append(row)
+                save()
             print(f'{name} sweep done ({time.time() - started:.0f} s)', flush=True)
 
     print_table([r for r in rows if not r.get('sweep')], ceilings)
@@ -207,13 +226,7 @@ def main(argv=None):
     if sweep_rows:
         print('\nscaling sweeps (one round each):')
         print_table(sweep_rows, None)
-    os.makedirs(args.out, exist_ok=True)
-    stamp = time.strftime('%Y%m%d-%H%M%S')
-    json_path = os.path.join(args.out, f'bench-{stamp}.json')
-    with open(json_path + '.tmp', 'w') as f:
-        json.dump({'ceilings': ceilings, 'device': args.device, 'rounds': args.rounds, 'rows': rows,
-                   'seconds': time.time() - started}, f, indent=1)
-    os.replace(json_path + '.tmp', json_path)
+    save()
     png = plot_sweeps(rows, os.path.join(args.out, f'sweeps-{stamp}.png'))
     print(f'\nresults: {json_path}' + (f'\nsweep plot: {png}' if png else ''))
     print(f'total {time.time() - started:.0f} s')

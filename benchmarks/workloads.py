@@ -35,10 +35,13 @@ from benchmarks.roofline import count_flops_and_bytes  # noqa: E402
 WORKLOADS = {}
 
 
-def workload(name, default_size, unit, description):
+def workload(name, default_size, unit, description, end_to_end=False):
+    """Register a workload. An ``end_to_end`` one (a whole training run) is timed once, cold, imports and
+    data loading included, and its FLOPs are not counted (a dispatch-mode count of a whole run costs more
+    than the run and says little about a path)."""
     def register(builder):
         WORKLOADS[name] = {'size': default_size, 'unit': unit, 'description': description,
-                           'build': builder}
+                           'build': builder, 'end_to_end': end_to_end}
         return builder
     return register
 
@@ -261,7 +264,8 @@ def _w7_project(size, device):
 
 
 @workload('W7', 500, 'run', 'split MNIST end to end, 5 tasks: hnetkit\'s sim vs a hypercl-style loop on '
-                             'hypnettorch, same networks/batch/iterations (size: iterations per task)')
+                             'hypnettorch, same networks/batch/iterations (size: iterations per task)',
+          end_to_end=True)
 def build_w7(imp, size, device):
     if imp('mnets.mlp').__name__.startswith('hypnettorch.'):
         return _w7_hypnettorch(imp, size, device), 1
@@ -277,8 +281,11 @@ def run(impl, name, size=None, device='cpu', reps=3, count=False):
     torch.manual_seed(0)
     step, units = spec['build'](imp, size, device)
     sync = torch.cuda.synchronize if device.startswith('cuda') else (lambda: None)
-    step()
-    sync()
+    if spec['end_to_end']:
+        reps, count = 1, False
+    else:
+        step()  # warm-up
+        sync()
     best = float('inf')
     for _ in range(reps):
         start = time.perf_counter()
