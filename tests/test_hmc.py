@@ -291,3 +291,65 @@ def test_bad_input_raises_clear_errors():
                           nll_type='poisson')
     with pytest.raises(ValueError, match='inv_mass'):
         hmc.HMC(torch.zeros(3), pot, inv_mass=torch.ones(2))
+
+
+@pytest.mark.parametrize('nll_type', ['regression', 'classification'])
+@pytest.mark.parametrize('prior', ['standard', 'custom'])
+def test_nn_pot_energy_closed_form_gradient_equals_autograd(nll_type, prior):
+    from mnets.mlp import MLP
+    torch.manual_seed(5)
+    n_out = 1 if nll_type == 'regression' else 3
+    net = MLP(n_in=2, n_out=n_out, hidden_layers=[6, 5], no_weights=True, verbose=False).double()
+    x = torch.randn(20, 2, dtype=torch.float64)
+    y = torch.randn(20, 1, dtype=torch.float64) if nll_type == 'regression' else torch.randint(0, 3, (20,))
+    prior_func = (hmc.log_prob_standard_normal_prior if prior == 'standard'
+                  else lambda q: hmc.log_prob_standard_normal_prior(q, mean=0.5, std=2.))
+    pot = hmc.nn_pot_energy(net, x, y, prior_func, tau_pred=4. if nll_type == 'regression' else 1.,
+                            nll_type=nll_type)
+    positions = torch.randn(4, net.num_params, dtype=torch.float64)
+    values, grads = pot.value_and_grad(positions)
+    leaf = positions.clone().requires_grad_(True)
+    expected = pot(leaf)
+    expected_grads, = torch.autograd.grad(expected.sum(), leaf)
+    assert torch.allclose(values, expected, atol=1e-10)
+    assert torch.allclose(grads, expected_grads, atol=1e-10)
+    # The samplers' evaluator takes the closed form and gives the same.
+    from utils.mcmc.energy import PotentialEvaluator
+    ev_values, ev_grads = PotentialEvaluator(pot).value_and_grad(positions)
+    assert torch.equal(ev_values, values) and torch.equal(ev_grads, grads)
+
+
+def test_nn_pot_energy_falls_back_to_autograd_without_closed_form():
+    from mnets.mlp import MLP
+    from utils.mcmc.energy import PotentialEvaluator
+    net = MLP(n_in=1, n_out=1, hidden_layers=[4], activation_fn='elu', no_weights=True, verbose=False)
+    x, y = torch.randn(9, 1), torch.randn(9, 1)
+    pot = hmc.nn_pot_energy(net, x, y, hmc.log_prob_standard_normal_prior)
+    positions = torch.randn(3, net.num_params)
+    assert pot.value_and_grad(positions) is None
+    values, grads = PotentialEvaluator(pot).value_and_grad(positions)
+    leaf = positions.clone().requires_grad_(True)
+    expected_grads, = torch.autograd.grad(pot(leaf).sum(), leaf)
+    assert torch.allclose(values, pot(positions)) and torch.allclose(grads, expected_grads, atol=1e-5)
+
+
+def test_hmc_chain_identical_with_closed_form_and_autograd_gradients():
+    from mnets.mlp import MLP
+    torch.manual_seed(6)
+    net = MLP(n_in=1, n_out=1, hidden_layers=[8, 8], no_weights=True, verbose=False).double()
+    x = torch.linspace(-2, 2, 30, dtype=torch.float64).view(-1, 1)
+    y = torch.sin(x) + 0.1 * torch.randn_like(x)
+    pot = hmc.nn_pot_energy(net, x, y, hmc.log_prob_standard_normal_prior, tau_pred=25.)
+
+    def autograd_only(q):  # the same potential without the closed-form gradient
+        return pot(q)
+    autograd_only.supports_batch = True
+    init = [0.1 * torch.randn(net.num_params, dtype=torch.float64) for _ in range(3)]
+    runs = []
+    for func in (pot, autograd_only):
+        gens = [torch.Generator().manual_seed(10 + i) for i in range(3)]
+        chains = hmc.MultiChainHMC([q.clone() for q in init], func, stepsize=5e-3, num_steps=10, generator=gens)
+        chains.simulate_chains(15)
+        runs.append(stack_chains(chains.chains, burn=0))
+    assert 0.2 < chains.avg_acceptance_probability
+    assert torch.allclose(runs[0], runs[1], atol=1e-9)

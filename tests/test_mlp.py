@@ -383,3 +383,73 @@ def test_forward_batch_falls_back_to_vmap_when_not_plain():
     x = _x()
     loop = torch.stack([net(x, weights=[t[k] for t in stack]) for k in range(3)])
     torch.testing.assert_close(net.forward_batch(x, stack), loop, **contract.TOL)
+
+
+@pytest.mark.parametrize('kwargs', [
+    {},
+    {'use_bias': False},
+    {'activation_fn': 'tanh'},
+    {'activation_fn': torch.nn.Sigmoid()},
+    {'activation_fn': None},
+    {'hidden_layers': []},
+])
+@pytest.mark.parametrize('per_set_input', [False, True])
+def test_forward_batch_vjp_equals_autograd(kwargs, per_set_input):
+    torch.manual_seed(4)
+    options = {'hidden_layers': (5, 4), **kwargs}
+    net = MLP(3, 2, no_weights=True, verbose=False, **options).double()
+    num_sets = 3
+    weights = [torch.randn(num_sets, *s, dtype=torch.float64, requires_grad=True) for s in net.param_shapes]
+    x = torch.randn(num_sets, 7, 3, dtype=torch.float64) if per_set_input else _x(batch=7)
+    expected = net.forward_batch(x, weights, x_per_set=per_set_input)
+    grad_out = torch.randn_like(expected)
+    expected_grads = torch.autograd.grad(expected, weights, grad_out)
+
+    outputs, vjp = net.forward_batch_vjp(x, [w.detach() for w in weights])
+    grads = vjp(grad_out)
+    assert not outputs.requires_grad
+    assert torch.allclose(outputs, expected, atol=1e-12)
+    assert len(grads) == len(weights)
+    for got, want in zip(grads, expected_grads):
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_forward_batch_vjp_reads_strided_views_of_flat_vectors():
+    # HMC hands the network views of one flat position vector per chain: non-contiguous weights.
+    net = MLP(2, 1, (4,), no_weights=True, verbose=False).double()
+    flat = torch.randn(5, net.num_params, dtype=torch.float64)
+    sizes = [int(torch.tensor(s).prod()) for s in net.param_shapes]
+    views = [t.view(5, *s) for t, s in zip(torch.split(flat, sizes, dim=1), net.param_shapes)]
+    assert not views[0].is_contiguous()
+    x = _x(2)
+    outputs, vjp = net.forward_batch_vjp(x, views)
+    contiguous = [v.contiguous().requires_grad_(True) for v in views]
+    expected = net.forward_batch(x, contiguous, x_per_set=False)
+    assert outputs.shape == expected.shape == (5, 6, 1)
+    assert torch.allclose(outputs, expected, atol=1e-12)
+    grad_out = torch.randn_like(expected)
+    for got, want in zip(vjp(grad_out), torch.autograd.grad(expected, contiguous, grad_out)):
+        assert torch.allclose(got, want, atol=1e-12)
+
+
+def test_forward_batch_vjp_rejects_what_it_cannot_differentiate():
+    weights = lambda net: [torch.randn(2, *s) for s in net.param_shapes]  # noqa: E731
+    for kwargs in ({'use_context_mod': True}, {'use_batch_norm': True}, {'activation_fn': 'elu'},
+                   {'out_fn': torch.sigmoid}):
+        net = MLP(3, 2, (4,), verbose=False, no_weights=True, **kwargs)
+        assert not net.batch_vjp_supported
+        with pytest.raises(ValueError, match='forward_batch_vjp'):
+            net.forward_batch_vjp(_x().float(), weights(net))
+    dropout = MLP(3, 2, (4,), dropout_rate=0.5, no_weights=True, verbose=False)
+    assert not dropout.batch_vjp_supported
+    assert dropout.eval().batch_vjp_supported
+    net = MLP(3, 2, (4,), no_weights=True, verbose=False)
+    assert net.batch_vjp_supported
+    with pytest.raises(ValueError, match=r'weights\[1\]'):
+        net.forward_batch_vjp(_x().float(), [torch.randn(2, 4, 3), torch.randn(3, 4)] + weights(net)[2:])
+    with pytest.raises(ValueError, match='x: expected'):
+        net.forward_batch_vjp(torch.randn(3, 6, 3), weights(net))
+    _, vjp = net.forward_batch_vjp(_x().float(), weights(net))
+    with pytest.raises(ValueError, match='grad_outputs'):
+        vjp(torch.zeros(2, 6, 3))

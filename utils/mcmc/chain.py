@@ -104,14 +104,15 @@ class MarkovChain:
         return None if self._generator is None else [self._generator]
 
     def _commit(self, position, accept_stat, divergent, scalars):
-        """Record one new state ``position`` ``[D]``; ``scalars`` maps log names to 0-d tensors."""
+        """Record one new state ``position`` ``[D]``; ``scalars()`` returns the log names and their 0-d
+        tensors, and is called only when a writer or logger will read them (building them costs tensor ops)."""
         self._position = position
         self._num_states += 1
         self._accept_sum = self._accept_sum + accept_stat
         self._num_divergent = self._num_divergent + divergent
         self._recorder.append(position)
         if self._writer is not None or self._logger is not None:
-            self._log_buffer.append(scalars)
+            self._log_buffer.append(scalars())
             if self._num_states % self._log_interval == 0:
                 self._flush_log()
 

@@ -126,6 +126,7 @@ class PotentialEvaluator:
         self.func = pot_energy_func
         # A function that declares ``supports_batch`` (as nn_pot_energy's does) is trusted without probing.
         self.mode = 'batched' if getattr(pot_energy_func, 'supports_batch', False) else None
+        self._closed_form = getattr(pot_energy_func, 'value_and_grad', None) if self.mode == 'batched' else None
 
     def _single(self, position):
         value = self.func(position)
@@ -168,7 +169,15 @@ class PotentialEvaluator:
         return torch.stack([self._single(q) for q in positions])
 
     def value_and_grad(self, positions):
-        """Potentials ``[C]`` and their gradients ``[C, D]`` at ``positions`` ``[C, D]``, both detached."""
+        """Potentials ``[C]`` and their gradients ``[C, D]`` at ``positions`` ``[C, D]``, both detached.
+
+        A potential that carries its own ``value_and_grad(positions)`` (as :func:`nn_pot_energy`'s does for
+        plain MLPs) supplies both in closed form; when that returns None, or there is none, autograd does.
+        """
+        if self._closed_form is not None:
+            result = self._closed_form(positions.detach())
+            if result is not None:
+                return result
         with torch.enable_grad():
             positions = positions.detach().requires_grad_(True)
             values = self.value(positions)

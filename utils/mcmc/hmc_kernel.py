@@ -152,10 +152,12 @@ class HMC(MarkovChain):
 
     def _record(self, out, index):
         """Commit chain ``index`` of the batched transition ``out``."""
-        scalars = {'potential': out.potential[index], 'kinetic': out.kinetic[index],
-                   'hamiltonian': out.potential[index] + out.kinetic[index], 'accept': out.accept_stat[index]}
-        if out.tree_depth is not None:
-            scalars['tree_depth'] = out.tree_depth[index]
+        def scalars():
+            values = {'potential': out.potential[index], 'kinetic': out.kinetic[index],
+                      'hamiltonian': out.potential[index] + out.kinetic[index], 'accept': out.accept_stat[index]}
+            if out.tree_depth is not None:
+                values['tree_depth'] = out.tree_depth[index]
+            return values
         self._commit(out.position[index], out.accept_stat[index], out.divergent[index], scalars)
 
     def simulate_chain(self, n):

@@ -59,8 +59,9 @@ class MCMC(MarkovChain):
                 accepted = torch.log(uniform(1, position, generators)) < log_accept
                 position = torch.where(accepted.unsqueeze(1), proposal, position)
                 potential = torch.where(accepted, proposal_potential, potential)
-                self._commit(position[0], log_accept.exp()[0], (~finite)[0],
-                             {'potential': potential[0], 'accept': log_accept.exp()[0]})
+                accept_stat = log_accept.exp()[0]
+                self._commit(position[0], accept_stat, (~finite)[0],
+                             lambda u=potential, a=accept_stat: {'potential': u[0], 'accept': a})
         self._potential = potential
         self._flush_log()
 

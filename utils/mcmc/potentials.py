@@ -130,6 +130,53 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
             return (nll(predict(position).unsqueeze(0)) - prior(position.unsqueeze(0)))[0]
         return nll(predict_batch(position)) - prior(position)
 
-    # Tells utils.mcmc.energy.PotentialEvaluator that [C, D] -> [C] is supported (no probing calls needed).
+    forward_batch_vjp = getattr(net, 'forward_batch_vjp', None)
+    closed_form_prior = prior_log_prob_func is log_prob_standard_normal_prior
+    prior_constant = 0.5 * num_params * math.log(2 * math.pi)
+    one_hot_cache = {}
+
+    def nll_and_grad(preds):
+        # preds [C, N, n_out] -> NLL [C] and dNLL/dpreds [C, N, n_out], both in closed form.
+        if nll_type == 'regression':
+            if math.prod(preds.shape[1:]) != targets.numel():
+                raise ValueError(f'targets: expected {math.prod(preds.shape[1:])} entries (the outputs of the '
+                                 f'network), got {targets.numel()}')
+            residual = preds - targets.view(preds.shape[1:])
+            return residual.square().sum((1, 2)).mul(0.5 * tau_pred), residual.mul(tau_pred)
+        key = (preds.shape[-1], preds.dtype, preds.device)
+        if key not in one_hot_cache:
+            one_hot_cache[key] = F.one_hot(targets, preds.shape[-1]).to(preds.dtype)
+        one_hot = one_hot_cache[key]
+        log_probs = preds.log_softmax(-1)
+        # d/dz of -log softmax(z)_y is softmax(z) - onehot(y).
+        return (log_probs * one_hot).sum((1, 2)).neg(), log_probs.exp().sub(one_hot)
+
+    def value_and_grad(positions):
+        """:math:`U` ``[C]`` and :math:`\\nabla U` ``[C, D]`` for positions ``[C, D]`` without autograd, or
+        None when the network has no closed-form backward now (then the caller uses autograd).
+
+        The likelihood's gradient comes from the network's ``forward_batch_vjp`` (a plain MLP's backward
+        written out, a few batched matmuls), the standard-normal prior's is the position itself; any other
+        prior is differentiated by autograd on its own (a handful of ops)."""
+        if forward_batch_vjp is None or not net.batch_vjp_supported:
+            return None
+        if positions.ndim != 2 or positions.shape[-1] != num_params:
+            raise ValueError(f'position: expected [C, {num_params}], got {list(positions.shape)}')
+        preds, vjp = forward_batch_vjp(inputs, _unflatten_batch(positions, param_shapes))
+        values, grad_preds = nll_and_grad(preds)
+        grads = torch.cat([g.reshape(positions.shape[0], -1) for g in vjp(grad_preds)], dim=1)
+        if closed_form_prior:
+            # -log N(q; 0, I) = |q|^2 / 2 + D/2 log(2 pi), whose gradient is q.
+            values = values + positions.square().sum(-1).mul(0.5).add(prior_constant)
+            return values, grads.add_(positions)
+        with torch.enable_grad():
+            leaf = positions.detach().requires_grad_(True)
+            log_prior = prior(leaf)
+            prior_grad, = torch.autograd.grad(log_prior.sum(), leaf)
+        return values - log_prior.detach(), grads.sub_(prior_grad)
+
+    # Tells utils.mcmc.energy.PotentialEvaluator that [C, D] -> [C] is supported (no probing calls needed)
+    # and that it may ask for the value and gradient in closed form.
     pot_energy.supports_batch = True
+    pot_energy.value_and_grad = value_and_grad
     return pot_energy
