@@ -21,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 VENV = os.path.join(HERE, '.venv')
 WORKLOADS_SCRIPT = os.path.join(HERE, 'workloads.py')
+DEFAULT_REFEREE = os.path.join(os.path.dirname(REPO), 'shared', 'bench', 'peer_bench.py')
 DEFAULT_WORKLOADS = ['W1', 'W2', 'W3', 'W4', 'W5', 'W6', 'W7']
 # The scaling sweeps: workload -> sizes (samples, previous tasks, chains).
 SWEEPS = {'W3': [100, 1000, 10000], 'W4': [1, 9, 49], 'W5': [1, 4, 16, 64]}
@@ -176,6 +177,9 @@ def main(argv=None):
     parser.add_argument('--no-sweep', action='store_true', help='skip the scaling sweeps')
     parser.add_argument('--project-only', action='store_true', help='measure hnetkit alone (no venv)')
     parser.add_argument('--out', default=os.path.join(HERE, 'results'), help='folder for JSON and PNG')
+    parser.add_argument('--referee', nargs='?', const=DEFAULT_REFEREE, default=None, metavar='PEER_BENCH',
+                        help='also run the neutral referee shared/bench/peer_bench.py (or the given path) for '
+                             'both implementations, alternating, and print its medians beside ours')
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f'--rounds: expected a positive integer, got {args.rounds}')
@@ -183,11 +187,16 @@ def main(argv=None):
     unknown = sorted(set(selected) - set(DEFAULT_WORKLOADS))
     if unknown:
         parser.error(f'--only: unknown workloads {unknown}; expected some of {DEFAULT_WORKLOADS}')
+    if args.referee is not None and not os.path.isfile(args.referee):
+        parser.error(f'--referee: expected the path of peer_bench.py, got {args.referee!r} (no such file)')
+    if args.referee is not None and args.project_only:
+        parser.error('--referee: compares both implementations; it cannot be combined with --project-only')
 
     impls = ['project'] if args.project_only else ['project', 'hypnettorch']
     if not args.project_only:
         ensure_reference_env()
     sys.path.insert(0, REPO)
+    from benchmarks.referee import print_referee, referee_rows
     from benchmarks.roofline import measure_ceilings
 
     ceilings = measure_ceilings(args.device)
@@ -221,11 +230,22 @@ def main(argv=None):
                 save()
             print(f'{name} sweep done ({time.time() - started:.0f} s)', flush=True)
 
+    referee = None
+    if args.referee is not None:
+        referee = referee_rows(args.referee, {'project': sys.executable, 'hypnettorch': venv_python()},
+                               selected, args.rounds)
+        for row in rows:
+            if not row.get('sweep') and row['workload'] in referee:
+                row['referee'] = referee[row['workload']]
+        print(f'referee done ({time.time() - started:.0f} s)', flush=True)
+
     print_table([r for r in rows if not r.get('sweep')], ceilings)
     sweep_rows = [r for r in rows if r.get('sweep')]
     if sweep_rows:
         print('\nscaling sweeps (one round each):')
         print_table(sweep_rows, None)
+    if referee:
+        print_referee(referee, rows)
     save()
     png = plot_sweeps(rows, os.path.join(args.out, f'sweeps-{stamp}.png'))
     print(f'\nresults: {json_path}' + (f'\nsweep plot: {png}' if png else ''))

@@ -3,6 +3,7 @@
 Moment checks use 4 Monte-Carlo standard errors computed from the chains' own effective sample size, so they
 fail with probability < 1e-4 each for a correct sampler, and fixed seeds make them deterministic.
 """
+import functools
 import math
 
 import pytest
@@ -294,7 +295,7 @@ def test_bad_input_raises_clear_errors():
 
 
 @pytest.mark.parametrize('nll_type', ['regression', 'classification'])
-@pytest.mark.parametrize('prior', ['standard', 'custom'])
+@pytest.mark.parametrize('prior', ['standard', 'partial', 'custom'])
 def test_nn_pot_energy_closed_form_gradient_equals_autograd(nll_type, prior):
     from mnets.mlp import MLP
     torch.manual_seed(5)
@@ -302,8 +303,11 @@ def test_nn_pot_energy_closed_form_gradient_equals_autograd(nll_type, prior):
     net = MLP(n_in=2, n_out=n_out, hidden_layers=[6, 5], no_weights=True, verbose=False).double()
     x = torch.randn(20, 2, dtype=torch.float64)
     y = torch.randn(20, 1, dtype=torch.float64) if nll_type == 'regression' else torch.randint(0, 3, (20,))
-    prior_func = (hmc.log_prob_standard_normal_prior if prior == 'standard'
-                  else lambda q: hmc.log_prob_standard_normal_prior(q, mean=0.5, std=2.))
+    prior_func = {'standard': hmc.log_prob_standard_normal_prior,
+                  # closed form with mean/std
+                  'partial': functools.partial(hmc.log_prob_standard_normal_prior, mean=0.5, std=2.),
+                  # autograd on the prior alone
+                  'custom': lambda q: hmc.log_prob_standard_normal_prior(q, mean=0.5, std=2.)}[prior]
     pot = hmc.nn_pot_energy(net, x, y, prior_func, tau_pred=4. if nll_type == 'regression' else 1.,
                             nll_type=nll_type)
     positions = torch.randn(4, net.num_params, dtype=torch.float64)
@@ -353,3 +357,15 @@ def test_hmc_chain_identical_with_closed_form_and_autograd_gradients():
         runs.append(stack_chains(chains.chains, burn=0))
     assert 0.2 < chains.avg_acceptance_probability
     assert torch.allclose(runs[0], runs[1], atol=1e-9)
+
+
+def test_standard_normal_prior_recognised_for_its_closed_form_gradient():
+    from utils.mcmc.potentials import _standard_normal_parameters
+    prior = hmc.log_prob_standard_normal_prior
+    assert _standard_normal_parameters(prior) == (0., 1.)
+    assert _standard_normal_parameters(functools.partial(prior, std=3.)) == (0., 3.)
+    assert _standard_normal_parameters(functools.partial(prior, mean=1, std=2)) == (1., 2.)
+    # Anything whose gradient is not known this way goes to autograd.
+    assert _standard_normal_parameters(lambda q: prior(q)) is None
+    assert _standard_normal_parameters(functools.partial(prior, std=torch.ones(3))) is None
+    assert _standard_normal_parameters(functools.partial(prior, torch.zeros(3))) is None

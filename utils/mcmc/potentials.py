@@ -6,6 +6,7 @@ potential takes a flat weight vector ``[D]`` **or a batch** ``[C, D]``: the batc
 of the network (its ``forward_batch``, or ``torch.func.vmap`` over its functional ``forward``), which is what
 lets many HMC chains share one call per leapfrog step.
 """
+import functools
 import math
 
 import torch
@@ -35,6 +36,20 @@ def log_prob_standard_normal_prior(position, mean=0., std=1.):
     mean = torch.as_tensor(mean, dtype=position.dtype, device=position.device)
     z = (position - mean) / std
     return (-0.5 * z * z - std.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def _standard_normal_parameters(prior_log_prob_func):
+    """``(mean, std)`` when the prior is :func:`log_prob_standard_normal_prior` itself or a
+    ``functools.partial`` of it with Python-number ``mean``/``std`` (its gradient is then known in closed
+    form); None for any other prior."""
+    func, kwargs = prior_log_prob_func, {}
+    if isinstance(func, functools.partial) and not func.args:
+        func, kwargs = func.func, dict(func.keywords)
+    if func is not log_prob_standard_normal_prior or set(kwargs) - {'mean', 'std'}:
+        return None
+    mean, std = kwargs.get('mean', 0.), kwargs.get('std', 1.)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (mean, std))
+    return (float(mean), float(std)) if numbers and std > 0 else None
 
 
 def _unflatten(flat, param_shapes):
@@ -131,8 +146,10 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
         return nll(predict_batch(position)) - prior(position)
 
     forward_batch_vjp = getattr(net, 'forward_batch_vjp', None)
-    closed_form_prior = prior_log_prob_func is log_prob_standard_normal_prior
-    prior_constant = 0.5 * num_params * math.log(2 * math.pi)
+    prior_mean_std = _standard_normal_parameters(prior_log_prob_func)
+    if prior_mean_std is not None:
+        prior_mean, prior_std = prior_mean_std
+        prior_constant = num_params * (math.log(prior_std) + 0.5 * math.log(2 * math.pi))
     one_hot_cache = {}
 
     def nll_and_grad(preds):
@@ -165,10 +182,11 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
         preds, vjp = forward_batch_vjp(inputs, _unflatten_batch(positions, param_shapes))
         values, grad_preds = nll_and_grad(preds)
         grads = torch.cat([g.reshape(positions.shape[0], -1) for g in vjp(grad_preds)], dim=1)
-        if closed_form_prior:
-            # -log N(q; 0, I) = |q|^2 / 2 + D/2 log(2 pi), whose gradient is q.
-            values = values + positions.square().sum(-1).mul(0.5).add(prior_constant)
-            return values, grads.add_(positions)
+        if prior_mean_std is not None:
+            # -log N(q; mu, s^2 I) = |q - mu|^2 / (2 s^2) + D (log s + log(2 pi) / 2), gradient (q - mu) / s^2.
+            centered = positions if prior_mean == 0 else positions - prior_mean
+            values = values + centered.square().sum(-1).mul(0.5 / prior_std ** 2).add(prior_constant)
+            return values, grads.add_(centered, alpha=1. / prior_std ** 2)
         with torch.enable_grad():
             leaf = positions.detach().requires_grad_(True)
             log_prior = prior(leaf)
