@@ -369,3 +369,61 @@ def test_standard_normal_prior_recognised_for_its_closed_form_gradient():
     assert _standard_normal_parameters(lambda q: prior(q)) is None
     assert _standard_normal_parameters(functools.partial(prior, std=torch.ones(3))) is None
     assert _standard_normal_parameters(functools.partial(prior, torch.zeros(3))) is None
+
+
+class CountingPotential:
+    """A batched Gaussian potential that counts the positions (rows) it is asked to evaluate."""
+    supports_batch = True
+
+    def __init__(self, mean, cov):
+        self.pot = gaussian_potential(mean, cov)
+        self.rows = 0
+
+    def __call__(self, q):
+        self.rows += 1 if q.ndim == 1 else q.shape[0]
+        return self.pot(q)
+
+
+@pytest.mark.parametrize('multinomial', [False, True])
+def test_batched_nuts_equals_chains_one_by_one(multinomial):
+    mean, cov = TARGETS['correlated']
+    init = [torch.tensor([2., -1.]), torch.tensor([-0.3, 0.2]), torch.tensor([0.5, 3.])]
+    batched_pot = CountingPotential(mean, cov)
+    batched = hmc.MultiChainHMC([q.clone() for q in init], batched_pot, chain_type='nuts', stepsize=0.3,
+                                multinomial=multinomial, max_tree_depth=6,
+                                generator=[torch.Generator().manual_seed(20 + s) for s in range(3)])
+    batched.warmup(40)
+    rows_after_warmup = batched_pot.rows
+    batched.simulate_chains(25)
+    alone_rows = 0
+    for s, start in enumerate(init):
+        alone_pot = CountingPotential(mean, cov)
+        alone = hmc.NUTS(start.clone(), alone_pot, stepsize=0.3, multinomial=multinomial, max_tree_depth=6,
+                         generator=torch.Generator().manual_seed(20 + s))
+        alone.warmup(40)
+        before = alone_pot.rows
+        alone.simulate_chain(25)
+        alone_rows += alone_pot.rows - before
+        chain = batched.chains[s]
+        assert chain.tree_depths == alone.tree_depths
+        assert chain.stepsize == pytest.approx(alone.stepsize, rel=1e-5)
+        assert torch.allclose(torch.stack(chain.position_trajectory), torch.stack(alone.position_trajectory),
+                              atol=1e-4)
+        assert chain.acceptance_probability == pytest.approx(alone.acceptance_probability, abs=1e-4)
+    # The trees differ in depth; the batch still evaluated exactly the points the lone chains did.
+    assert len({d for c in batched.chains for d in c.tree_depths}) > 1
+    assert batched_pot.rows - rows_after_warmup == alone_rows
+
+
+@pytest.mark.parametrize('name', ['isotropic', 'badly_scaled'])
+def test_multichain_nuts_recovers_moments(name):
+    mean, cov = TARGETS[name]
+    torch.manual_seed(7)
+    sampler = hmc.MultiChainHMC([mean + torch.randn(3) for _ in range(4)], gaussian_potential(mean, cov),
+                                chain_type='nuts', stepsize=0.1)
+    sampler.warmup(150)
+    sampler.simulate_chains(500)
+    samples = stack_chains(sampler.chains)
+    assert_moments(samples, mean, cov)
+    assert hmc.split_rhat(samples).max() < 1.01
+    assert all(c.tree_depths for c in sampler.chains) and sampler.chains[0]._evaluator.mode == 'batched'

@@ -73,6 +73,15 @@ class InverseMass:
             self.diag = self.diag.to(like)
         return self
 
+    def select(self, index):
+        """The metric of the chains ``index`` (a ``LongTensor``) of a batch: ``self`` unless it holds one
+        diagonal per chain."""
+        if self.dense or self.diag.ndim == 1:
+            return self
+        subset = object.__new__(InverseMass)  # already validated: skip the checks of __init__
+        subset.dense, subset.diag = False, self.diag.index_select(0, index)
+        return subset
+
     def velocity(self, momentum):
         r"""The time derivative of the position, :math:`M^{-1} p`, for ``momentum`` ``[C, D]``."""
         if self.dense:

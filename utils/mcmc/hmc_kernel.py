@@ -146,6 +146,10 @@ class HMC(MarkovChain):
         """:math:`U` at :attr:`current_position` (0-d tensor), cached — never recomputed."""
         return self._potential[0]
 
+    def _batch_key(self):
+        """Chains with equal keys (and the same potential and kind of metric) can share one batch."""
+        return ('hmc', self._num_steps, self._divergence_threshold, self._stepsize_jitter)
+
     def _transition(self, position, potential, grad, stepsize, inv_mass, generators):
         return hmc_transition(position, potential, grad, stepsize, self._num_steps, inv_mass, self._evaluator,
                               generators, self._divergence_threshold, self._stepsize_jitter)

@@ -1,12 +1,12 @@
 r"""Several chains of :class:`HMC` or :class:`NUTS`, simulated together.
 
-HMC chains with the same potential, number of leapfrog steps and kind of metric advance as **one batch**: each
-leapfrog step is one call of the potential (and one backward pass) for all of them, and accept/reject happens
-per chain with tensor ops. With per-chain generators the batch reproduces the chains run one by one.
-
-NUTS chains build trees of different depths; a vectorised NUTS would run every chain to the deepest tree of the
-batch, so they run one after another (or in ``num_parallel`` threads; each chain owns its state, so threads
-share nothing mutable).
+Chains with the same potential, settings and kind of metric advance as **one batch**: each leapfrog step is
+one call of the potential (and one gradient) for all of them. HMC chains accept or reject per chain with tensor
+ops. NUTS chains build their own trees of their own depths; each leapfrog step evaluates only the chains still
+building, and a chain whose tree has stopped drops out of the batch rather than being run to the deepest tree
+(see :mod:`utils.mcmc.nuts`). With per-chain generators a batch reproduces the chains run one by one.
+NUTS chains can instead run one after another in ``num_parallel`` threads (each chain owns its state, so
+threads share nothing mutable).
 """
 import logging
 import os
@@ -121,7 +121,7 @@ class MultiChainHMC:
         groups = {}
         for index in indices:
             chain = self._chains[index]
-            key = (id(chain._evaluator.func), chain.num_steps, chain._divergence_threshold, chain._stepsize_jitter,
+            key = (id(chain._evaluator.func), chain._batch_key(),
                    id(chain._inv_mass) if chain._inv_mass.dense else 'diag')
             groups.setdefault(key, []).append(chain)
         return list(groups.values())
@@ -133,31 +133,23 @@ class MultiChainHMC:
             num_states (int): new states per chain.
             num_chains (int or list): -1 for all chains; ``k`` for the ``k`` chains with the fewest states so
                 far; or a list of chain indices.
-            num_parallel (int): NUTS only: how many chains run at the same time in threads (HMC chains are
-                batched instead).
+            num_parallel (int): 1 (default): the selected chains advance as batches. NUTS only, ``k > 1``:
+                the chains run one by one in ``k`` threads instead (for a potential that cannot be batched).
         """
         check_num_states(num_states)
         if isinstance(num_parallel, bool) or not isinstance(num_parallel, int) or num_parallel < 1:
             raise ValueError(f'num_parallel: expected an int >= 1, got {num_parallel!r}')
         indices = self._select(num_chains)
-        if self._chain_type == 'nuts':
+        if self._chain_type == 'nuts' and num_parallel > 1:
             chains = [self._chains[i] for i in indices]
-            if num_parallel == 1:
-                for chain in chains:
-                    chain.simulate_chain(num_states)
-            else:
-                with ThreadPoolExecutor(max_workers=num_parallel) as pool:
-                    list(pool.map(lambda c: c.simulate_chain(num_states), chains))
+            with ThreadPoolExecutor(max_workers=num_parallel) as pool:
+                list(pool.map(lambda c: c.simulate_chain(num_states), chains))
             return
         for batch in self._batches(indices):
-            _simulate_hmc_batch(batch, num_states)
+            _simulate_batch(batch, num_states)
 
     def warmup(self, num_warmup, target_accept=0.8, adapt_mass=True):
-        """Adapt every chain's step size and diagonal mass (see :meth:`HMC.warmup`); HMC chains as one batch."""
-        if self._chain_type == 'nuts':
-            for chain in self._chains:
-                chain.warmup(num_warmup, target_accept, adapt_mass)
-            return
+        """Adapt every chain's step size and diagonal mass (see :meth:`HMC.warmup`), batched as in sampling."""
         for batch in self._batches(range(self.num_chains)):
             warmup_chains(batch, num_warmup, target_accept, adapt_mass)
 
@@ -168,8 +160,8 @@ class MultiChainHMC:
         self._own_writers = []
 
 
-def _simulate_hmc_batch(chains, num_states):
-    """Advance HMC chains of one group together for ``num_states`` transitions."""
+def _simulate_batch(chains, num_states):
+    """Advance the chains of one group (HMC or NUTS) together for ``num_states`` transitions."""
     lead = chains[0]
     position, potential, grad = stack_state(chains)
     stepsize = torch.tensor([c.stepsize for c in chains], device=position.device, dtype=position.dtype)

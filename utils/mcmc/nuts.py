@@ -21,8 +21,16 @@ which favours moving far. A point whose energy exceeds the start by ``delta_max`
 the doubling: a divergence, counted, never raised. The acceptance statistic for step-size adaptation is the mean
 of :math:`\min(1, e^{H_0 - H})` over all points built (alg. 6).
 
-The doubling decisions depend on the values, so each leapfrog step ends with one host synchronisation (the
-energy) — cheap on a CPU; on an accelerator a batch of fixed-length HMC chains is the faster sampler.
+**Batched chains.** The transition runs for ``C`` chains at once (one chain is ``C = 1``). Every chain draws its
+own directions and builds its own tree; a leapfrog step evaluates the potential once for all chains still
+building the sub-tree at hand, and a chain whose tree has stopped (U-turn or divergence) drops out of the batch
+instead of being carried along masked. So a batch computes no gradient that the chains run one by one would not
+compute: on a small network, where one call for C chains costs little more than for one, C chains of deep
+trees cost about as much as one; a chain with a short tree never waits on work done for it. The doubling
+decisions depend on the values, so each merge of sub-trees ends with a host synchronisation (which chains go
+on) — cheap on a CPU; on an accelerator a batch of fixed-length HMC chains is the faster sampler. With one
+``torch.Generator`` per chain the random draws of each chain follow the same order as when it runs alone, so
+a batch reproduces the chains run one by one.
 """
 import math
 
@@ -33,31 +41,115 @@ from .hmc_kernel import HMC, Transition
 from .leapfrog import integrate
 
 
-class _Leaf:
-    """One point of the trajectory: position, momentum, gradient, potential, kinetic energy (all batch C=1)."""
+class _Points:
+    """One trajectory point per chain: positions, momenta, gradients ``[n, D]``; potentials, kinetic energies
+    ``[n]``."""
     __slots__ = ('position', 'momentum', 'grad', 'potential', 'kinetic')
 
     def __init__(self, position, momentum, grad, potential, kinetic):
         self.position, self.momentum, self.grad = position, momentum, grad
         self.potential, self.kinetic = potential, kinetic
 
+    def _fields(self):
+        return self.position, self.momentum, self.grad, self.potential, self.kinetic
+
+    def select(self, index):
+        """The points of the chains ``index`` (None: all)."""
+        if index is None:
+            return self
+        return _Points(*(_take(t, index) for t in self._fields()))
+
+    def where(self, mask, other):
+        """Per chain: this point where ``mask`` ``[n]`` holds, else ``other``'s."""
+        if not isinstance(other, _Points):
+            raise TypeError('other: expected _Points')
+        column = mask.unsqueeze(1)
+        q, p, g, u, k = self._fields()
+        oq, op, og, ou, ok = other._fields()
+        return _Points(torch.where(column, q, oq), torch.where(column, p, op), torch.where(column, g, og),
+                       torch.where(mask, u, ou), torch.where(mask, k, ok))
+
+    def put(self, index, other):
+        """A copy with the chains ``index`` replaced by ``other`` (None: all of them)."""
+        if index is None:
+            return other
+        return _Points(*(_put(t, index, o) for t, o in zip(self._fields(), other._fields())))
+
 
 class _Subtree:
-    """A balanced sub-trajectory: its ends, its drawn sample, its log weight and statistics."""
+    """Balanced sub-trajectories of ``n`` chains: their ends, drawn samples, log weights and statistics ``[n]``."""
     __slots__ = ('left', 'right', 'sample', 'log_weight', 'accept_sum', 'num_leaves', 'stop', 'divergent')
 
     def __init__(self, left, right, sample, log_weight, accept_sum, num_leaves, stop, divergent):
         self.left, self.right, self.sample, self.log_weight = left, right, sample, log_weight
         self.accept_sum, self.num_leaves, self.stop, self.divergent = accept_sum, num_leaves, stop, divergent
 
+    def _stats(self):
+        return self.log_weight, self.accept_sum, self.num_leaves, self.stop, self.divergent
 
-def _log_add(a, b):
-    if a == -math.inf:
-        return b
-    if b == -math.inf:
-        return a
-    high = max(a, b)
-    return high + math.log(math.exp(a - high) + math.exp(b - high))
+    def select(self, index):
+        """The sub-trees of the chains ``index`` (None: all)."""
+        if index is None:
+            return self
+        return _Subtree(self.left.select(index), self.right.select(index), self.sample.select(index),
+                        *(_take(t, index) for t in self._stats()))
+
+    def put(self, index, other):
+        """A copy with the chains ``index`` replaced by ``other`` (None: all of them)."""
+        if index is None:
+            return other
+        return _Subtree(self.left.put(index, other.left), self.right.put(index, other.right),
+                        self.sample.put(index, other.sample),
+                        *(_put(t, index, o) for t, o in zip(self._stats(), other._stats())))
+
+
+class _Chains:
+    """What a transition needs to know per chain: step sizes ``[n, 1]``, metric, start energy ``H_0`` and log
+    slice ``[n]``, and the random streams; :meth:`select` narrows it to the chains still building."""
+    __slots__ = ('stepsize', 'inv_mass', 'energy0', 'log_slice', 'generators', 'like')
+
+    def __init__(self, stepsize, inv_mass, energy0, log_slice, generators, like):
+        self.stepsize, self.inv_mass, self.energy0, self.log_slice = stepsize, inv_mass, energy0, log_slice
+        self.generators, self.like = generators, like
+
+    def select(self, index):
+        """The chains ``index`` (None: all)."""
+        if index is None:
+            return self
+        generators = None if self.generators is None else [self.generators[i] for i in index.tolist()]
+        return _Chains(self.stepsize.index_select(0, index), self.inv_mass.select(index),
+                       self.energy0.index_select(0, index),
+                       None if self.log_slice is None else self.log_slice.index_select(0, index),
+                       generators, self.like)
+
+    def draw(self, mask=None):
+        """Uniform draws ``[n]``. With per-chain generators only the chains where ``mask`` holds draw (the
+        others get 1, a value no test below passes), so each chain's stream advances exactly as it would alone."""
+        n = self.energy0.shape[0]
+        like = self.like
+        if self.generators is None:
+            return torch.rand(n, device=like.device, dtype=like.dtype)
+        wanted = [True] * n if mask is None else mask.tolist()
+        return torch.cat([torch.rand(1, generator=g, device=like.device, dtype=like.dtype) if w
+                          else torch.ones(1, device=like.device, dtype=like.dtype)
+                          for g, w in zip(self.generators, wanted)])
+
+
+def _take(values, index):
+    """The rows ``index`` of a per-chain tensor (None: all)."""
+    return values if index is None else values.index_select(0, index)
+
+
+def _put(values, index, rows):
+    """A copy of the per-chain tensor ``values`` with the rows ``index`` set to ``rows`` (None: all)."""
+    return rows if index is None else values.index_copy(0, index, rows)
+
+
+def _subset(mask):
+    """Indices of the chains where ``mask`` holds, None when that is all of them, or an empty tensor."""
+    if bool(mask.all()):
+        return None
+    return mask.nonzero().squeeze(1)
 
 
 class NUTS(HMC):
@@ -103,83 +195,100 @@ class NUTS(HMC):
         super()._record(out, index)
         self.tree_depths.append(int(out.tree_depth[index]))
 
+    def _batch_key(self):
+        return ('nuts', self._delta_max, self._max_tree_depth, self._multinomial)
+
+    def _leaf(self, chains, edge, direction):
+        """One leapfrog step from ``edge`` in the time ``direction`` ``[n]`` (+-1): a sub-tree of depth 0."""
+        q, p, u, g = integrate(edge.position, edge.momentum, edge.grad, direction.unsqueeze(1) * chains.stepsize,
+                               1, chains.inv_mass, self._evaluator)
+        k = chains.inv_mass.kinetic(p)
+        energy = u + k
+        energy = torch.where(torch.isfinite(energy), energy, torch.full_like(energy, math.inf))
+        delta = energy - chains.energy0
+        if self._multinomial:
+            log_weight, divergent = -delta, delta > self._delta_max
+        else:
+            log_weight = torch.where(chains.log_slice <= -energy, torch.zeros_like(energy),
+                                     torch.full_like(energy, -math.inf))
+            divergent = ~(chains.log_slice < self._delta_max - energy)
+        point = _Points(q, p, g, u, k)
+        # min(1, exp(H0 - H)), 0 for a non-finite energy.
+        accept = (-delta).exp().clamp(max=1.)
+        return _Subtree(point, point, point, log_weight, accept, torch.ones_like(accept), divergent, divergent)
+
+    @staticmethod
+    def _u_turn(chains, left, right):
+        span = right.position - left.position
+        velocity = chains.inv_mass.velocity
+        return ~(((span * velocity(left.momentum)).sum(-1) >= 0) & ((span * velocity(right.momentum)).sum(-1) >= 0))
+
+    def _build(self, chains, edge, direction, depth):
+        """A balanced sub-tree of ``2^depth`` leaves from ``edge`` for each chain (alg. 3's BuildTree)."""
+        if depth == 0:
+            return self._leaf(chains, edge, direction)
+        first = self._build(chains, edge, direction, depth - 1)
+        going = _subset(~first.stop)
+        if going is not None and going.numel() == 0:
+            return first
+        # Only the chains whose first half did not stop build the second half.
+        sub_chains, half, sub_direction = chains.select(going), first.select(going), _take(direction, going)
+        forward = sub_direction > 0
+        second = self._build(sub_chains, half.right.where(forward, half.left), sub_direction, depth - 1)
+        total = torch.logaddexp(half.log_weight, second.log_weight)
+        can_switch = second.log_weight > -math.inf
+        switch = can_switch & (sub_chains.draw(can_switch) < (second.log_weight - total).exp())
+        left, right = half.left.where(forward, second.left), second.right.where(forward, half.right)
+        merged = _Subtree(left, right, second.sample.where(switch, half.sample), total,
+                          half.accept_sum + second.accept_sum, half.num_leaves + second.num_leaves,
+                          second.stop | self._u_turn(sub_chains, left, right), second.divergent)
+        return first.put(going, merged)
+
     def _transition(self, position, potential, grad, stepsize, inv_mass, generators):
-        """One NUTS transition of a single chain (batch ``C = 1``); see the module docstring."""
-        generator = None if generators is None else generators[0]
-        like = position
-
-        def draw():
-            return float(torch.rand(1, generator=generator, device=like.device, dtype=like.dtype))
-
-        stepsize = float(stepsize)
+        """One NUTS transition of ``C`` chains (``[C, D]`` positions); see the module docstring."""
+        num_chains, like = position.shape[0], position
+        if not isinstance(stepsize, torch.Tensor):
+            stepsize = torch.full((num_chains, 1), float(stepsize), device=like.device, dtype=like.dtype)
         momentum = inv_mass.sample_momentum(position, generators)
         kinetic = inv_mass.kinetic(momentum)
-        start = _Leaf(position, momentum, grad, potential, kinetic)
-        energy0 = float(potential[0] + kinetic[0])
+        everyone = _Chains(stepsize.reshape(num_chains, 1), inv_mass, potential + kinetic, None, generators, like)
         # u ~ U(0, exp(-H0)) on the log scale; unused by multinomial sampling.
-        log_slice = math.log(max(draw(), 1e-300)) - energy0
+        everyone.log_slice = everyone.draw().clamp(min=1e-300).log() - everyone.energy0
 
-        def leaf_from(edge, direction):
-            q, p, u, g = integrate(edge.position, edge.momentum, edge.grad, direction * stepsize, 1, inv_mass,
-                                   self._evaluator)
-            k = inv_mass.kinetic(p)
-            energy = float(u[0] + k[0])
-            if not math.isfinite(energy):
-                energy = math.inf
-            delta = energy - energy0
-            if self._multinomial:
-                log_weight, divergent = -delta, delta > self._delta_max
-            else:
-                log_weight = 0. if log_slice <= -energy else -math.inf
-                divergent = not log_slice < self._delta_max - energy
-            leaf = _Leaf(q, p, g, u, k)
-            accept = 0. if delta == math.inf else min(1., math.exp(-delta))
-            return _Subtree(leaf, leaf, leaf, log_weight, accept, 1, divergent, divergent)
-
-        def u_turn(left, right):
-            span = right.position - left.position
-            ahead = torch.stack([(span * inv_mass.velocity(left.momentum)).sum(),
-                                 (span * inv_mass.velocity(right.momentum)).sum()]).tolist()
-            return not (ahead[0] >= 0 and ahead[1] >= 0)
-
-        def build(edge, direction, depth):
-            if depth == 0:
-                return leaf_from(edge, direction)
-            first = build(edge, direction, depth - 1)
-            if first.stop:
-                return first
-            second = build(first.right if direction > 0 else first.left, direction, depth - 1)
-            total = _log_add(first.log_weight, second.log_weight)
-            sample = first.sample
-            if second.log_weight > -math.inf and draw() < math.exp(second.log_weight - total):
-                sample = second.sample
-            left, right = (first.left, second.right) if direction > 0 else (second.left, first.right)
-            stop = second.stop or u_turn(left, right)
-            return _Subtree(left, right, sample, total, first.accept_sum + second.accept_sum,
-                            first.num_leaves + second.num_leaves, stop, second.divergent)
-
+        start = _Points(position, momentum, grad, potential, kinetic)
         left = right = sample = start
-        log_weight, accept_sum, num_leaves, divergent, depth = 0., 0., 0, False, 0
-        while depth < self._max_tree_depth:
-            direction = -1. if draw() < 0.5 else 1.
-            sub = build(right if direction > 0 else left, direction, depth)
-            accept_sum, num_leaves = accept_sum + sub.accept_sum, num_leaves + sub.num_leaves
-            divergent = divergent or sub.divergent
-            depth += 1
-            if sub.stop:
+        zeros = torch.zeros(num_chains, device=like.device, dtype=like.dtype)
+        log_weight, accept_sum, num_leaves = zeros, zeros, zeros
+        divergent = moved = torch.zeros(num_chains, device=like.device, dtype=torch.bool)
+        depth = torch.zeros(num_chains, device=like.device, dtype=torch.long)
+        active = torch.ones(num_chains, device=like.device, dtype=torch.bool)
+        for tree_depth in range(self._max_tree_depth):
+            index = _subset(active)
+            if index is not None and index.numel() == 0:
                 break
+            chains = everyone.select(index)
+            direction = torch.where(chains.draw() < 0.5, -1., 1.).to(like.dtype)
+            forward = direction > 0
+            ends = left.select(index), right.select(index)
+            sub = self._build(chains, ends[1].where(forward, ends[0]), direction, tree_depth)
+            going = ~sub.stop
+            old_weight = _take(log_weight, index)
             # Biased progressive sampling: jump to the new half with probability min(1, w_new / w_old).
-            if sub.log_weight > -math.inf and math.log(max(draw(), 1e-300)) < sub.log_weight - log_weight:
-                sample = sub.sample
-            log_weight = _log_add(log_weight, sub.log_weight)
-            left, right = (left, sub.right) if direction > 0 else (sub.left, right)
-            if u_turn(left, right):
-                break
+            can_jump = going & (sub.log_weight > -math.inf)
+            jump = can_jump & (chains.draw(can_jump).clamp(min=1e-300).log() < sub.log_weight - old_weight)
+            # A stopped sub-tree is not joined: its chain keeps its ends, sample and weight.
+            new_left = sub.left.where(going & ~forward, ends[0])
+            new_right = sub.right.where(going & forward, ends[1])
+            sample = sample.put(index, sub.sample.where(jump, sample.select(index)))
+            log_weight = _put(log_weight, index, torch.where(going, torch.logaddexp(old_weight, sub.log_weight),
+                                                             old_weight))
+            left, right = left.put(index, new_left), right.put(index, new_right)
+            active = _put(active, index, going & ~self._u_turn(chains, new_left, new_right))
+            accept_sum = _put(accept_sum, index, _take(accept_sum, index) + sub.accept_sum)
+            num_leaves = _put(num_leaves, index, _take(num_leaves, index) + sub.num_leaves)
+            divergent = _put(divergent, index, _take(divergent, index) | sub.divergent)
+            moved = _put(moved, index, _take(moved, index) | jump)
+            depth = _put(depth, index, _take(depth, index) + 1)
 
-        def as_tensor(value, dtype):
-            return torch.tensor([value], device=like.device, dtype=dtype)
-
-        return Transition(sample.position, sample.potential, sample.grad,
-                          as_tensor(accept_sum / max(num_leaves, 1), like.dtype),
-                          as_tensor(sample is not start, torch.bool), as_tensor(divergent, torch.bool),
-                          sample.kinetic, as_tensor(depth, torch.long))
+        return Transition(sample.position, sample.potential, sample.grad, accept_sum / num_leaves.clamp(min=1.),
+                          moved, divergent, sample.kinetic, depth)
