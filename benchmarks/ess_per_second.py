@@ -30,9 +30,12 @@ than hypnettorch's (mean depth ~3 vs ~4 from the same start); hnetkit's NUTS bui
 every transition) because the step size that reaches 0.8 acceptance on this posterior is small (0.003-0.006
 with the adapted diagonal mass), i.e. the posterior is stiff even after diagonal preconditioning.
 
-The recommended hnetkit sampler here is batched multi-chain HMC (all chains in one potential call per
-leapfrog step; 4 chains cost ~1.2x one chain) with an adapted step size and mass, 100 leapfrog steps and a
-+-50 % step-size jitter (which about doubles the prediction ESS over a fixed step).
+hnetkit's 4 NUTS chains build their trees as one batch (every chain still building shares one potential
+call per leapfrog step), and the potential's gradient comes in closed form for this plain MLP. The recommended
+hnetkit sampler here is still batched multi-chain HMC (all chains in one potential call per leapfrog step;
+4 chains cost ~1.2x one chain) with an adapted step size and mass, 100 leapfrog steps and a +-50 % step-size
+jitter (which about doubles the prediction ESS over a fixed step): it spends no host synchronisation on
+tree decisions.
 """
 import argparse
 import importlib

@@ -207,3 +207,53 @@ def test_errors():
         calc_fix_target_reg(hnet, NUM_TASKS, targets=[t[:2] for t in targets])
     with pytest.raises(ValueError, match='task_id'):
         get_current_targets(-1, hnet)
+
+
+def test_predicted_outputs_and_stacked_targets_give_the_same_value_and_gradient():
+    """One forward for the current task and all previous ones (as the split-MNIST sim trains) equals two."""
+    mnet, hnet = _nets()
+    targets = get_current_targets(NUM_TASKS, hnet)
+    stacked = torch.stack([_flat(t) for t in targets])
+    _perturb(hnet)
+    current = NUM_TASKS
+    x = torch.randn(7, 3, dtype=torch.float64)
+
+    def loss_and_grads(combined):
+        hnet.zero_grad()
+        if combined:
+            outputs = hnet.forward(cond_id=[current] + list(range(current)), ret_format='flattened')
+            weights = hnet.convert_out_format(outputs[:1], 'flattened', 'squeezed')
+            reg = calc_fix_target_reg(hnet, current, targets=stacked, predicted=outputs[1:])
+        else:
+            weights = hnet.forward(cond_id=current)
+            reg = calc_fix_target_reg(hnet, current, targets=targets)
+        loss = mnet.forward(x, weights=weights).square().mean() + 0.1 * reg
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in hnet.parameters()]
+
+    loss_two, grads_two = loss_and_grads(False)
+    loss_one, grads_one = loss_and_grads(True)
+    assert torch.allclose(loss_one, loss_two, atol=1e-12)
+    for a, b in zip(grads_one, grads_two):
+        assert torch.allclose(a, b, atol=1e-12)
+    # With a random subset of tasks, stacked targets select the same rows as the per-task lists.
+    torch.manual_seed(0)
+    subset_stacked = calc_fix_target_reg(hnet, current, targets=stacked, batch_size=2)
+    torch.manual_seed(0)
+    subset_lists = calc_fix_target_reg(hnet, current, targets=targets, batch_size=2)
+    assert torch.allclose(subset_stacked, subset_lists, atol=1e-12)
+
+
+def test_predicted_outputs_errors():
+    mnet, hnet = _nets()
+    targets = get_current_targets(2, hnet)
+    outputs = hnet.forward(cond_id=[0, 1], ret_format='flattened')
+    with pytest.raises(ValueError, match='predicted: expected a tensor of shape'):
+        calc_fix_target_reg(hnet, 2, targets=targets, predicted=outputs[:1])
+    with pytest.raises(ValueError, match='dTheta'):
+        calc_fix_target_reg(hnet, 2, targets=targets, predicted=outputs,
+                            dTheta=[torch.zeros_like(p) for p in hnet.unconditional_params])
+    with pytest.raises(ValueError, match='batch_size'):
+        calc_fix_target_reg(hnet, 2, targets=targets, predicted=outputs, batch_size=1)
+    with pytest.raises(ValueError, match='targets: expected a tensor'):
+        calc_fix_target_reg(hnet, 2, targets=torch.zeros(2, 3, dtype=torch.float64))

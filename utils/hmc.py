@@ -7,7 +7,10 @@ Sample :math:`\pi(q) \propto \exp(-U(q))`, e.g. a network's weight posterior wit
   averaging and a diagonal mass matrix over Stan's windows;
 - :class:`NUTS`: the No-U-Turn Sampler (Hoffman & Gelman 2014), slice or multinomial, with a tree-depth cap;
 - :class:`MCMC` (alias :class:`MetropolisHastings`): gradient-free random-walk Metropolis-Hastings;
-- :class:`MultiChainHMC`: several chains; HMC chains advance as one batch, one potential call per leapfrog step.
+- :class:`MultiChainHMC`: several chains advancing as one batch, one potential call per leapfrog step (NUTS:
+  for the chains still building their trees).
+
+For a plain MLP, :func:`nn_pot_energy` gives the gradient in closed form (``MLP.forward_batch_vjp``), no autograd.
 
 Diagnostics: :func:`effective_sample_size`, :func:`split_rhat`, :func:`mcse_mean`, and each chain's
 ``num_divergent``. The implementation lives in the :mod:`utils.mcmc` package; this module is its public face,

@@ -54,15 +54,16 @@ def get_current_targets(task_id, hnet):
 
 def calc_fix_target_reg(hnet, task_id, targets=None, dTheta=None, dTembs=None, mnet=None,
                         inds_of_out_heads=None, fisher_estimates=None, prev_theta=None, prev_task_embs=None,
-                        batch_size=None, reg_scaling=None):
+                        batch_size=None, reg_scaling=None, *, predicted=None):
     r"""The output regularizer :math:`R` (see the module docstring) for the tasks before ``task_id``.
 
     Args:
         hnet: Hypernetwork (``HyperNetInterface``) with unconditional weights :math:`\theta`.
         task_id (int): Current task; tasks ``0 .. task_id-1`` are regularized.
-        targets (list, optional): ``task_id`` entries, each a list of tensors in ``hnet.target_shapes`` (as
-            from :func:`get_current_targets`) or a flat tensor ``[num_outputs]``. Used as given (detach
-            them yourself if they should be constants).
+        targets (list or torch.Tensor, optional): ``task_id`` entries, each a list of tensors in
+            ``hnet.target_shapes`` (as from :func:`get_current_targets`) or a flat tensor ``[num_outputs]``;
+            or all of them stacked, ``[task_id, num_outputs]`` (then nothing is concatenated per call). Used
+            as given (detach them yourself if they should be constants).
         dTheta (list, optional): Change :math:`\Delta\theta` added to the unconditional weights (not
             detached: it may carry gradient, e.g. from :func:`utils.optim_step.calc_delta_theta`).
         dTembs (list, optional): Changes added to all ``hnet.conditional_params`` (task embeddings).
@@ -76,6 +77,11 @@ def calc_fix_target_reg(hnet, task_id, targets=None, dTheta=None, dTembs=None, m
         batch_size (int, optional): Regularize a random subset of this many previous tasks (all tasks if
             it is ``None``, non-positive, or not smaller than ``task_id``).
         reg_scaling (list, optional): Per-task factors :math:`s_j`.
+        predicted (torch.Tensor, optional): hnetkit addition: the hypernetwork's outputs for all tasks
+            ``0 .. task_id-1`` in format ``'flattened'`` (``[task_id, num_outputs]``), when the caller has them
+            already -- e.g. from one forward with ``cond_id=[task_id, 0, ..., task_id - 1]`` that also yields
+            the current task's weights, saving a hypernetwork forward and backward per training step. No
+            forward is done here then, so ``dTheta``, ``dTembs`` and ``batch_size`` cannot be given with it.
 
     Returns:
         (torch.Tensor): Scalar :math:`R`, differentiable w.r.t. the hypernetwork (and ``dTheta``...).
@@ -86,13 +92,15 @@ def calc_fix_target_reg(hnet, task_id, targets=None, dTheta=None, dTembs=None, m
     _check_reg_args(hnet, task_id, targets, dTheta, dTembs, mnet, inds_of_out_heads, fisher_estimates,
                     prev_theta, prev_task_embs, reg_scaling)
     task_ids = list(range(task_id))
-    if batch_size is not None and 0 < batch_size < task_id:
-        task_ids = torch.randperm(task_id)[:batch_size].tolist()
-
-    weights = {'uncond_weights': _shifted(hnet.unconditional_params, dTheta)}
-    if dTembs is not None:
-        weights['cond_weights'] = _shifted(hnet.conditional_params, dTembs)
-    predicted = hnet.forward(cond_id=task_ids, weights=weights, ret_format='flattened')
+    if predicted is not None:
+        _check_predicted(hnet, task_id, predicted, dTheta, dTembs, batch_size)
+    else:
+        if batch_size is not None and 0 < batch_size < task_id:
+            task_ids = torch.randperm(task_id)[:batch_size].tolist()
+        weights = {'uncond_weights': _shifted(hnet.unconditional_params, dTheta)}
+        if dTembs is not None:
+            weights['cond_weights'] = _shifted(hnet.conditional_params, dTembs)
+        predicted = hnet.forward(cond_id=task_ids, weights=weights, ret_format='flattened')
 
     if targets is not None:
         target = _stack_flat(targets, task_ids, predicted)
@@ -180,8 +188,29 @@ def _shifted(params, deltas):
     return [p + d for p, d in zip(params, deltas)]
 
 
+def _check_predicted(hnet, task_id, predicted, dTheta, dTembs, batch_size):
+    given = [name for name, value in (('dTheta', dTheta), ('dTembs', dTembs)) if value is not None]
+    if batch_size is not None and 0 < batch_size < task_id:
+        given.append('batch_size')
+    if given:
+        raise ValueError(f'predicted: the outputs are given, so {", ".join(given)} cannot be applied to them; '
+                         f'pass either predicted or {", ".join(given)}')
+    expected = (task_id, hnet.num_outputs)
+    if not isinstance(predicted, torch.Tensor) or tuple(predicted.shape) != expected:
+        shape = list(predicted.shape) if isinstance(predicted, torch.Tensor) else type(predicted).__name__
+        raise ValueError(f'predicted: expected a tensor of shape {list(expected)} (format "flattened"), '
+                         f'got {shape}')
+
+
 def _stack_flat(per_task, task_ids, like, name='targets'):
-    """``[len(task_ids), num_outputs]`` from per-task lists of tensors (or flat tensors)."""
+    """``[len(task_ids), num_outputs]`` from per-task lists of tensors (or flat tensors), or rows of a stack."""
+    if isinstance(per_task, torch.Tensor) and per_task.dim() == 2:
+        if tuple(per_task.shape[1:]) != tuple(like.shape[1:]) or per_task.shape[0] <= max(task_ids):
+            raise ValueError(f'{name}: expected a tensor [{max(task_ids) + 1}, {like.shape[1]}] '
+                             f'(one row per previous task), got {list(per_task.shape)}')
+        if len(task_ids) == per_task.shape[0] and task_ids == list(range(len(task_ids))):
+            return per_task
+        return per_task[task_ids]
     pieces = []
     for j in task_ids:
         entry = per_task[j]

@@ -253,7 +253,8 @@ class NUTS(HMC):
         kinetic = inv_mass.kinetic(momentum)
         everyone = _Chains(stepsize.reshape(num_chains, 1), inv_mass, potential + kinetic, None, generators, like)
         # u ~ U(0, exp(-H0)) on the log scale; unused by multinomial sampling.
-        everyone.log_slice = everyone.draw().clamp(min=1e-300).log() - everyone.energy0
+        tiny = torch.finfo(like.dtype).tiny  # log of a uniform draw of exactly 0 stays finite
+        everyone.log_slice = everyone.draw().clamp(min=tiny).log() - everyone.energy0
 
         start = _Points(position, momentum, grad, potential, kinetic)
         left = right = sample = start
@@ -275,7 +276,7 @@ class NUTS(HMC):
             old_weight = _take(log_weight, index)
             # Biased progressive sampling: jump to the new half with probability min(1, w_new / w_old).
             can_jump = going & (sub.log_weight > -math.inf)
-            jump = can_jump & (chains.draw(can_jump).clamp(min=1e-300).log() < sub.log_weight - old_weight)
+            jump = can_jump & (chains.draw(can_jump).clamp(min=tiny).log() < sub.log_weight - old_weight)
             # A stopped sub-tree is not joined: its chain keeps its ends, sample and weight.
             new_left = sub.left.where(going & ~forward, ends[0])
             new_right = sub.right.where(going & forward, ends[1])
