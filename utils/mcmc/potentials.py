@@ -118,14 +118,25 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
             return forward_batch(inputs, _unflatten_batch(flat, param_shapes), x_per_set=False)
         return torch.func.vmap(predict)(flat)
 
+    def regression_residual(preds):
+        # preds: [C, N, n_out] -> f(x_n; W) - y_n, same shape
+        if math.prod(preds.shape[1:]) != targets.numel():
+            raise ValueError(f'targets: expected {math.prod(preds.shape[1:])} entries (the outputs of the '
+                             f'network), got {targets.numel()}')
+        return preds - targets.view(preds.shape[1:])
+
+    def regression_nll(residual):
+        return residual.square().sum(tuple(range(1, residual.ndim))).mul(0.5 * tau_pred)
+
+    def check_positions(position, single_allowed=True):
+        if position.ndim not in ((1, 2) if single_allowed else (2,)) or position.shape[-1] != num_params:
+            expected = f'[{num_params}] or [C, {num_params}]' if single_allowed else f'[C, {num_params}]'
+            raise ValueError(f'position: expected {expected}, got {list(position.shape)}')
+
     def nll(preds):
         # preds: [C, N, n_out] -> [C]
         if nll_type == 'regression':
-            if preds[0].numel() != targets.numel():
-                raise ValueError(f'targets: expected {preds[0].numel()} entries (the outputs of the network), '
-                                 f'got {targets.numel()}')
-            residual = preds - targets.view(preds.shape[1:])
-            return residual.square().sum(tuple(range(1, residual.ndim))).mul(0.5 * tau_pred)
+            return regression_nll(regression_residual(preds))
         num_chains, num_samples = preds.shape[0], preds.shape[1]
         losses = F.cross_entropy(preds.reshape(num_chains * num_samples, -1), targets.repeat(num_chains),
                                  reduction='none')
@@ -138,9 +149,7 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
         return torch.func.vmap(prior_log_prob_func)(positions)
 
     def pot_energy(position):
-        if position.ndim not in (1, 2) or position.shape[-1] != num_params:
-            raise ValueError(f'position: expected [{num_params}] or [C, {num_params}], '
-                             f'got {list(position.shape)}')
+        check_positions(position)
         if position.ndim == 1:
             return (nll(predict(position).unsqueeze(0)) - prior(position.unsqueeze(0)))[0]
         return nll(predict_batch(position)) - prior(position)
@@ -155,11 +164,8 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
     def nll_and_grad(preds):
         # preds [C, N, n_out] -> NLL [C] and dNLL/dpreds [C, N, n_out], both in closed form.
         if nll_type == 'regression':
-            if math.prod(preds.shape[1:]) != targets.numel():
-                raise ValueError(f'targets: expected {math.prod(preds.shape[1:])} entries (the outputs of the '
-                                 f'network), got {targets.numel()}')
-            residual = preds - targets.view(preds.shape[1:])
-            return residual.square().sum((1, 2)).mul(0.5 * tau_pred), residual.mul(tau_pred)
+            residual = regression_residual(preds)
+            return regression_nll(residual), residual.mul(tau_pred)
         key = (preds.shape[-1], preds.dtype, preds.device)
         if key not in one_hot_cache:
             one_hot_cache[key] = F.one_hot(targets, preds.shape[-1]).to(preds.dtype)
@@ -177,8 +183,7 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
         prior is differentiated by autograd on its own (a handful of ops)."""
         if forward_batch_vjp is None or not net.batch_vjp_supported:
             return None
-        if positions.ndim != 2 or positions.shape[-1] != num_params:
-            raise ValueError(f'position: expected [C, {num_params}], got {list(positions.shape)}')
+        check_positions(positions, single_allowed=False)
         preds, vjp = forward_batch_vjp(inputs, _unflatten_batch(positions, param_shapes))
         values, grad_preds = nll_and_grad(preds)
         grads = torch.cat([g.reshape(positions.shape[0], -1) for g in vjp(grad_preds)], dim=1)
