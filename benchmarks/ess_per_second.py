@@ -1,7 +1,7 @@
 """Effective samples per second on a BNN posterior: hnetkit (adapted NUTS and batched HMC) vs hypnettorch NUTS.
 
 usage: python benchmarks/ess_per_second.py --impl project|hypnettorch [--warmup 100] [--samples 200]
-(run the hypnettorch side with /tmp/hnt_venv/bin/python).
+(run the hypnettorch side with benchmarks/.venv/bin/python, which python -m benchmarks creates).
 
 A fair comparison: the same posterior (MLP 1-10-10-1, 50 points, tau_pred=100, standard-normal prior), the same
 4 initial positions, the same number of iterations before the kept states (hnetkit: adaptive warm-up;
