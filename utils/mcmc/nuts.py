@@ -147,9 +147,8 @@ def _put(values, index, rows):
 
 def _subset(mask):
     """Indices of the chains where ``mask`` holds, None when that is all of them, or an empty tensor."""
-    if bool(mask.all()):
-        return None
-    return mask.nonzero().squeeze(1)
+    index = mask.nonzero().squeeze(1)  # the one host synchronisation of a merge
+    return None if index.numel() == mask.numel() else index
 
 
 class NUTS(HMC):
