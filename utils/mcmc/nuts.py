@@ -61,13 +61,9 @@ class _Points:
 
     def where(self, mask, other):
         """Per chain: this point where ``mask`` ``[n]`` holds, else ``other``'s."""
-        if not isinstance(other, _Points):
-            raise TypeError('other: expected _Points')
         column = mask.unsqueeze(1)
-        q, p, g, u, k = self._fields()
-        oq, op, og, ou, ok = other._fields()
-        return _Points(torch.where(column, q, oq), torch.where(column, p, op), torch.where(column, g, og),
-                       torch.where(mask, u, ou), torch.where(mask, k, ok))
+        return _Points(*(torch.where(column if mine.dim() == 2 else mask, mine, theirs)
+                         for mine, theirs in zip(self._fields(), other._fields())))
 
     def put(self, index, other):
         """A copy with the chains ``index`` replaced by ``other`` (None: all of them)."""
@@ -117,10 +113,8 @@ class _Chains:
         if index is None:
             return self
         generators = None if self.generators is None else [self.generators[i] for i in index.tolist()]
-        return _Chains(self.stepsize.index_select(0, index), self.inv_mass.select(index),
-                       self.energy0.index_select(0, index),
-                       None if self.log_slice is None else self.log_slice.index_select(0, index),
-                       generators, self.like)
+        return _Chains(_take(self.stepsize, index), self.inv_mass.select(index), _take(self.energy0, index),
+                       None if self.log_slice is None else _take(self.log_slice, index), generators, self.like)
 
     def draw(self, mask=None):
         """Uniform draws ``[n]``. With per-chain generators only the chains where ``mask`` holds draw (the

@@ -156,9 +156,6 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
 
     forward_batch_vjp = getattr(net, 'forward_batch_vjp', None)
     prior_mean_std = _standard_normal_parameters(prior_log_prob_func)
-    if prior_mean_std is not None:
-        prior_mean, prior_std = prior_mean_std
-        prior_constant = num_params * (math.log(prior_std) + 0.5 * math.log(2 * math.pi))
     one_hot_cache = {}
 
     def nll_and_grad(preds):
@@ -188,10 +185,10 @@ def nn_pot_energy(net, inputs, targets, prior_log_prob_func, tau_pred=1., nll_ty
         values, grad_preds = nll_and_grad(preds)
         grads = torch.cat([g.reshape(positions.shape[0], -1) for g in vjp(grad_preds)], dim=1)
         if prior_mean_std is not None:
-            # -log N(q; mu, s^2 I) = |q - mu|^2 / (2 s^2) + D (log s + log(2 pi) / 2), gradient (q - mu) / s^2.
-            centered = positions if prior_mean == 0 else positions - prior_mean
-            values = values + centered.square().sum(-1).mul(0.5 / prior_std ** 2).add(prior_constant)
-            return values, grads.add_(centered, alpha=1. / prior_std ** 2)
+            # The gradient of -log N(q; mu, s^2 I) is (q - mu) / s^2.
+            mean, std = prior_mean_std
+            centered = positions if mean == 0 else positions - mean
+            return values - prior(positions), grads.add_(centered, alpha=1. / std ** 2)
         with torch.enable_grad():
             leaf = positions.detach().requires_grad_(True)
             log_prior = prior(leaf)
